@@ -1,0 +1,216 @@
+"""FCN-32s on an AlexNet backbone (Long et al. 2015), as used by Rahman & Wang (2016).
+
+Layers C1-C5 are AlexNet's convolutions, C6/C7 its fc6/fc7 as convolutions, C8 a 1x1
+scoring convolution, then a stride-32 bilinear deconvolution cropped back to the input's
+height and width. The sigmoid of the output gives the pixel probabilities X of the paper.
+
+Two backbone layouts:
+  * ``caffe`` (default, the paper's MatConvNet/Caffe AlexNet): 96/256/384/384/256 channels,
+    groups of 2 on conv2/4/5, local response normalisation after conv1/2.
+  * ``torchvision``: 64/192/384/256/256 channels, no groups, no LRN, so that torchvision's
+    ImageNet weights fit.
+
+Both pool in ceil mode, as Caffe does (Flax and torch round down). At ImageNet's 224x224 the
+two modes give the same 6x6 pool5, so pretrained weights mean the same thing; at other sizes
+ceil mode keeps a border window that floor mode drops, and it is what lets the 32x-upsampled
+score map cover every input size after the crop (with floor mode the torchvision layout
+falls short of a 375x500 input).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fcn_iou_jax import geometry, upsample
+
+INPUT_PAD = 100  # FCN pads conv1's input by 100 px so that small inputs still score.
+UPSAMPLE_STRIDE = 32
+UPSAMPLE_KERNEL = 64
+FC_FEATURES = 4096
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvSpec:
+  name: str
+  features: int
+  kernel: int
+  stride: int = 1
+  pad: int = 0
+  groups: int = 1
+  lrn: bool = False
+  pool: bool = False
+
+
+BACKBONES = {
+    "caffe": (
+        ConvSpec("conv1", 96, 11, stride=4, lrn=True, pool=True),
+        ConvSpec("conv2", 256, 5, pad=2, groups=2, lrn=True, pool=True),
+        ConvSpec("conv3", 384, 3, pad=1),
+        ConvSpec("conv4", 384, 3, pad=1, groups=2),
+        ConvSpec("conv5", 256, 3, pad=1, groups=2, pool=True),
+    ),
+    "torchvision": (
+        ConvSpec("conv1", 64, 11, stride=4, pad=2, pool=True),
+        ConvSpec("conv2", 192, 5, pad=2, pool=True),
+        ConvSpec("conv3", 384, 3, pad=1),
+        ConvSpec("conv4", 256, 3, pad=1),
+        ConvSpec("conv5", 256, 3, pad=1, pool=True),
+    ),
+}
+
+
+def scaled_channels(channels: int, width_mult: float, groups: int = 1) -> int:
+  """``channels * width_mult`` rounded to a positive multiple of ``groups``."""
+  return max(groups, int(round(channels * width_mult / groups)) * groups)
+
+
+def spatial_layers(backbone: str, fc6_kernel: int):
+  """The geometry of every spatial layer up to fc6, in order (see :mod:`geometry`)."""
+  layers = []
+  for index, spec in enumerate(BACKBONES[backbone]):
+    pad = spec.pad + (INPUT_PAD if index == 0 else 0)
+    layers.append(geometry.SpatialLayer(spec.kernel, spec.stride, pad))
+    if spec.pool:
+      layers.append(geometry.SpatialLayer(3, 2, 0, ceil_mode=True))
+  layers.append(geometry.SpatialLayer(fc6_kernel))
+  return tuple(layers)
+
+
+def local_response_norm(x, *, size=5, alpha=1e-4, beta=0.75, k=1.0):
+  r"""Caffe's across-channel LRN: ``b_c = a_c / (k + alpha/size * sum_{|c'-c|<=size//2} a_c'^2)^beta``."""
+  squares = jnp.square(x)
+  half = size // 2
+  padded = jnp.pad(squares, [(0, 0)] * (x.ndim - 1) + [(half, half)])
+  window_sum = sum(padded[..., i:i + x.shape[-1]] for i in range(size))
+  return x / jnp.power(k + (alpha / size) * window_sum, beta)
+
+
+def max_pool(x):
+  """3x3 stride-2 max pooling in Caffe's ceil mode (bottom/right padded with -inf)."""
+  layer = geometry.SpatialLayer(3, 2, 0, ceil_mode=True)
+  extra = [(layer.output_size(n) - 1) * 2 + 3 - n for n in x.shape[1:3]]
+  return nn.max_pool(x, (3, 3), strides=(2, 2), padding=[(0, e) for e in extra])
+
+
+class Conv(nn.Module):
+  """2-D convolution (NHWC, HWIO kernel ``[kh, kw, C_in / groups, C_out]``).
+
+  Groups are computed as separate convolutions and concatenated: the same function as
+  ``feature_group_count``, which XLA:CPU runs far slower, especially its weight gradient.
+  """
+  features: int
+  kernel: int
+  stride: int = 1
+  pad: int = 0
+  groups: int = 1
+  dtype: jnp.dtype = jnp.float32
+  kernel_init: callable = nn.initializers.kaiming_normal()
+
+  @nn.compact
+  def __call__(self, x):
+    in_per_group = x.shape[-1] // self.groups
+    kernel = self.param("kernel", self.kernel_init,
+                        (self.kernel, self.kernel, in_per_group, self.features))
+    bias = self.param("bias", nn.initializers.zeros, (self.features,))
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    convolve = functools.partial(
+        jax.lax.conv_general_dilated, window_strides=(self.stride, self.stride),
+        padding=[(self.pad, self.pad)] * 2, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    if self.groups == 1:
+      y = convolve(x, kernel)
+    else:
+      out_per_group = self.features // self.groups
+      y = jnp.concatenate([
+          convolve(x[..., g * in_per_group:(g + 1) * in_per_group],
+                   kernel[..., g * out_per_group:(g + 1) * out_per_group])
+          for g in range(self.groups)], axis=-1)
+    return y + bias.astype(self.dtype)
+
+
+class FCN32s(nn.Module):
+  """FCN-32s/AlexNet. ``__call__(images [B, H, W, 3], train) -> logits``.
+
+  Logits are ``[B, H, W]`` when ``num_classes == 1`` (the paper's binary setting) and
+  ``[B, H, W, num_classes]`` otherwise, for any input height and width.
+
+  Attributes:
+    backbone: ``caffe`` or ``torchvision`` (see module docstring).
+    width_mult: scales every channel count (conv1-5, fc6, fc7), for fast CPU runs.
+    num_classes: outputs of the scoring layer C8.
+    fc6_kernel: 6 (Long et al.; ImageNet fc6 weights transplant) or 1 (the paper's
+      literal "1x1 convolution" reading).
+    dropout_rate: dropout after fc6 and fc7 in training.
+    learn_upsampling: train the deconvolution (initialised bilinear) instead of keeping it
+      a fixed bilinear interpolation.
+    dtype: computation dtype; parameters stay float32.
+  """
+  backbone: str = "caffe"
+  width_mult: float = 1.0
+  num_classes: int = 1
+  fc6_kernel: int = 6
+  dropout_rate: float = 0.5
+  learn_upsampling: bool = False
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, images, *, train: bool = False):
+    if self.backbone not in BACKBONES:
+      raise ValueError(f"unknown backbone {self.backbone!r}; choose from {sorted(BACKBONES)}")
+    height, width = images.shape[1:3]
+    x = images
+    for index, spec in enumerate(BACKBONES[self.backbone]):
+      pad = spec.pad + (INPUT_PAD if index == 0 else 0)
+      x = Conv(scaled_channels(spec.features, self.width_mult, spec.groups), spec.kernel,
+               spec.stride, pad, spec.groups, self.dtype, name=spec.name)(x)
+      x = nn.relu(x)
+      if spec.lrn:
+        x = local_response_norm(x)
+      if spec.pool:
+        x = max_pool(x)
+    fc_features = scaled_channels(FC_FEATURES, self.width_mult)
+    for name, kernel in (("fc6", self.fc6_kernel), ("fc7", 1)):
+      x = nn.relu(Conv(fc_features, kernel, dtype=self.dtype, name=name)(x))
+      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    scores = Conv(self.num_classes, 1, dtype=self.dtype, kernel_init=nn.initializers.zeros,
+                  name="score")(x).astype(jnp.float32)
+    logits = self._upsample(scores, height, width)
+    return logits[..., 0] if self.num_classes == 1 else logits
+
+  def _upsample(self, scores, height, width):
+    offset = geometry.crop_offset(spatial_layers(self.backbone, self.fc6_kernel),
+                                  UPSAMPLE_KERNEL, UPSAMPLE_STRIDE)
+    if self.learn_upsampling:
+      kernel = upsample.bilinear_kernel(UPSAMPLE_KERNEL, self.num_classes)
+      full = nn.ConvTranspose(self.num_classes, (UPSAMPLE_KERNEL, UPSAMPLE_KERNEL),
+                              strides=(UPSAMPLE_STRIDE, UPSAMPLE_STRIDE), padding="VALID",
+                              use_bias=False, kernel_init=lambda *_: jnp.asarray(kernel),
+                              name="upscore")(scores)
+      _check_covers(full.shape[1:3], offset, height, width)
+      return full[:, offset:offset + height, offset:offset + width]
+    rows, cols = (upsample.upsampling_matrix(n_in, UPSAMPLE_STRIDE, UPSAMPLE_KERNEL, offset,
+                                             n_out)
+                  for n_in, n_out in zip(scores.shape[1:3], (height, width)))
+    _check_covers([(n - 1) * UPSAMPLE_STRIDE + UPSAMPLE_KERNEL for n in scores.shape[1:3]],
+                  offset, height, width)
+    return jnp.einsum("zy,byxc,wx->bzwc", rows, scores, cols)
+
+
+def _check_covers(upsampled_shape, offset, height, width):
+  if any(n < offset + size for n, size in zip(upsampled_shape, (height, width))):
+    raise ValueError(f"input {height}x{width} is too small: the upsampled score map "
+                     f"{tuple(upsampled_shape)} does not cover it after the crop offset {offset}")
+
+
+def count_params(params) -> int:
+  return int(sum(np.prod(p.shape) for p in jax.tree_util.tree_leaves(params)))
+
+
+def init_params(model: FCN32s, rng, image_shape=(1, 224, 224, 3)):
+  """Initial parameters (from scratch) for ``model``; spatial size does not matter."""
+  return model.init({"params": rng}, jnp.zeros(image_shape, jnp.float32), train=False)["params"]
