@@ -1,0 +1,5 @@
+"""The one exception type for problems a user can fix (bad flags, files, data)."""
+
+
+class UserError(Exception):
+  """A problem with the user's input; command lines print it as one line and exit 2."""

@@ -1,0 +1,83 @@
+"""ImageNet AlexNet weights load with the right layout (checked against SciPy)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import signal
+
+from fcn_iou_jax import models, pretrained
+from fcn_iou_jax.errors import UserError
+
+
+def _synthetic_state(params, rng, *, fc6_kernel=6):
+  """A torchvision-style state dict whose shapes fit ``params``, in torch layouts."""
+  state = {}
+  for name, key in pretrained.LAYER_KEYS.items():
+    kh, kw, cin, cout = params[name]["kernel"].shape
+    if name.startswith("conv"):
+      state[f"{key}.weight"] = rng.normal(size=(cout, cin, kh, kw)).astype(np.float32)
+    else:
+      state[f"{key}.weight"] = rng.normal(size=(cout, cin * kh * kw)).astype(np.float32)
+    state[f"{key}.bias"] = rng.normal(size=(cout,)).astype(np.float32)
+  state["classifier.6.weight"] = np.zeros((1000, 4), np.float32)
+  return state
+
+
+@pytest.fixture(scope="module")
+def model_and_params():
+  model = models.FCN32s(backbone="caffe", width_mult=0.125)
+  return model, models.init_params(model, jax.random.key(0))
+
+
+def test_conv1_output_equals_scipy_correlation(tmp_path, model_and_params):
+  model, params = model_and_params
+  rng = np.random.default_rng(0)
+  state = _synthetic_state(params, rng)
+  np.savez(tmp_path / "alexnet.npz", **state)
+  loaded = pretrained.load_alexnet_into(params, pretrained.read_state_dict(
+      str(tmp_path / "alexnet.npz")))
+  image = rng.normal(size=(23, 29, 3)).astype(np.float32)
+  _, state_vars = model.apply({"params": loaded}, jnp.asarray(image[None]),
+                              capture_intermediates=lambda mdl, _: mdl.name == "conv1")
+  conv1 = np.asarray(state_vars["intermediates"]["conv1"]["__call__"][0][0])
+  padded = np.pad(image, [(100, 100), (100, 100), (0, 0)])
+  weight, bias = state["features.0.weight"], state["features.0.bias"]
+  for out_channel in (0, 5, weight.shape[0] - 1):
+    reference = sum(signal.correlate(padded[..., c], weight[out_channel, c], mode="valid")
+                    for c in range(3))[::4, ::4] + bias[out_channel]
+    np.testing.assert_allclose(conv1[..., out_channel], reference, rtol=1e-4, atol=1e-3)
+
+
+def test_fc6_surgery_equals_the_fully_connected_layer(model_and_params):
+  _, params = model_and_params
+  rng = np.random.default_rng(1)
+  state = _synthetic_state(params, rng)
+  loaded = pretrained.load_alexnet_into(params, state)
+  pool5 = rng.normal(size=(6, 6, params["fc6"]["kernel"].shape[2])).astype(np.float32)
+  as_conv = jax.lax.conv_general_dilated(pool5[None], loaded["fc6"]["kernel"], (1, 1), "VALID",
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))[0, 0, 0]
+  # torch flattens pool5 channel-first: [C, H, W].
+  as_linear = state["classifier.1.weight"] @ pool5.transpose(2, 0, 1).reshape(-1)
+  np.testing.assert_allclose(as_conv, as_linear, rtol=1e-4, atol=1e-3)
+
+
+def test_mismatched_or_missing_keys_are_refused(model_and_params):
+  _, params = model_and_params
+  state = _synthetic_state(params, np.random.default_rng(2))
+  wrong = dict(state, **{"features.3.weight": np.zeros((3, 3, 3, 3), np.float32)})
+  with pytest.raises(UserError, match="features.3.weight"):
+    pretrained.load_alexnet_into(params, wrong)
+  missing = {k: v for k, v in state.items() if k != "classifier.4.bias"}
+  with pytest.raises(UserError, match="classifier.4.bias"):
+    pretrained.load_alexnet_into(params, missing)
+  with pytest.raises(UserError, match="surprise"):
+    pretrained.load_alexnet_into(params, dict(state, surprise=np.zeros(1)))
+
+
+def test_unreadable_paths_are_user_errors(tmp_path):
+  with pytest.raises(UserError, match="does not exist"):
+    pretrained.read_state_dict(str(tmp_path / "nope.npz"))
+  (tmp_path / "weights.bin").write_bytes(b"x")
+  with pytest.raises(UserError, match="neither"):
+    pretrained.read_state_dict(str(tmp_path / "weights.bin"))
