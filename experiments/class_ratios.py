@@ -1,0 +1,36 @@
+"""Background:object pixel ratio per category (the paper's Table 2), void pixels excluded.
+
+  python experiments/class_ratios.py --dataset=camvid --data_dir=../shared/data/camvid
+  python experiments/class_ratios.py --dataset=voc2012 --data_dir=../shared/data/voc --json
+"""
+
+import json
+import sys
+
+from fcn_iou_jax import cli
+from fcn_iou_jax.data import sources, statistics
+
+
+def main(argv):
+  parser = cli.make_parser(__doc__)
+  parser.add_argument("--dataset", required=True, choices=sorted(sources.DATASETS))
+  parser.add_argument("--data_dir", default=None, help="dataset folder (default: per dataset)")
+  parser.add_argument("--prepared_dir", default=None, help="TFDS records (default: TFDS_DATA_DIR)")
+  parser.add_argument("--split", default="train")
+  parser.add_argument("--json", action="store_true", help="print one JSON object {category: ratio}")
+  args = parser.parse_args(argv)
+  cli.hide_accelerators_from_tensorflow()
+  source = sources.Source(args.dataset, data_dir=args.data_dir, prepared_dir=args.prepared_dir)
+  labels = source.spec.labels
+  counts = statistics.class_pixel_counts(source.examples(args.split), len(labels.names))
+  ratios = statistics.background_to_object_ratios(counts, labels.names)
+  if args.json:
+    print(json.dumps(ratios))
+    return
+  print(f"| category | background:object ({args.dataset} {args.split}) |\n|---|---|")
+  for name, ratio in ratios.items():
+    print(f"| {name} | {ratio:.1f} |")
+
+
+if __name__ == "__main__":
+  sys.exit(cli.run(main))

@@ -1,0 +1,40 @@
+"""What every command line shares: quiet TensorFlow, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fcn_iou_jax.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+
+  def error(self, message):
+    raise UserError(message)
+
+
+def make_parser(description: str) -> argparse.ArgumentParser:
+  """An argparse parser (``--flag=value`` works) whose usage errors are :class:`UserError`."""
+  return _Parser(description=description,
+                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+
+def hide_accelerators_from_tensorflow():
+  """tf.data runs on the host; never let TensorFlow take GPU/TPU memory from JAX."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  tf.config.set_visible_devices([], "GPU")
+  tf.config.set_visible_devices([], "TPU")
+
+
+def run(main, argv=None) -> int:
+  """Runs ``main(argv)``; a :class:`UserError` prints ``error: ...`` and exits 2."""
+  try:
+    main(sys.argv[1:] if argv is None else argv)
+  except UserError as error:
+    print(f"error: {error}", file=sys.stderr)
+    return 2
+  except KeyboardInterrupt:
+    print("interrupted", file=sys.stderr)
+    return 130
+  return 0

@@ -1,0 +1,149 @@
+"""tf.data pipelines from raw examples to binary-segmentation batches ``{image, label, mask}``.
+
+* ``label`` is 1 where the pixel is the chosen category and 0 for every other class;
+  ``mask`` is 0 on void pixels (and on eval padding), 1 elsewhere.
+* Training (the paper's recipe): resize to a fixed size (image bilinear, label and mask
+  nearest), random horizontal flip applied identically to all three, the backbone's input
+  normalisation, and at least one image containing the category in every minibatch.
+* Evaluation: original resolution, padded to a static shape with ``mask = 0`` on padding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from fcn_iou_jax.errors import UserError
+
+CAFFE_BGR_MEAN = (104.00698793, 116.66876762, 122.67891434)  # ImageNet mean, Caffe AlexNet
+TORCHVISION_MEAN = (0.485, 0.456, 0.406)
+TORCHVISION_STD = (0.229, 0.224, 0.225)
+
+
+def normalize_image(image, backbone: str):
+  """uint8 RGB ``[..., 3]`` -> the float32 input the backbone was trained on.
+
+  ``caffe``: BGR order, ImageNet mean subtracted, 0-255 scale. ``torchvision``: RGB in
+  [0, 1], minus mean, over std. Zero then means "the mean colour", which is also what the
+  network's own zero padding means.
+  """
+  image = tf.cast(image, tf.float32)
+  if backbone == "caffe":
+    return image[..., ::-1] - tf.constant(CAFFE_BGR_MEAN, tf.float32)
+  return (image / 255.0 - tf.constant(TORCHVISION_MEAN)) / tf.constant(TORCHVISION_STD)
+
+
+def binarize(example, *, category_id: int, void: int):
+  """Raw example -> ``{image uint8 [H,W,3], label uint8 [H,W], mask uint8 [H,W]}``."""
+  classes = example["label"][..., 0]
+  mask = tf.cast(classes != void, tf.uint8)
+  label = tf.cast(classes == category_id, tf.uint8) * mask
+  return {"image": example["image"], "label": label, "mask": mask}
+
+
+def resize(example, size):
+  """Image bilinear, label and mask nearest neighbour, to ``size = (height, width)``."""
+  image = tf.image.resize(example["image"], size, method="bilinear")
+  image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+  nearest = lambda x: tf.image.resize(x[..., None], size, method="nearest")[..., 0]
+  return {"image": image, "label": nearest(example["label"]), "mask": nearest(example["mask"])}
+
+
+def random_flip(example, seed):
+  """Left-right flip of image, label and mask together, with probability 1/2."""
+  flip = tf.random.stateless_uniform((), seed=seed) < 0.5
+  return {key: tf.cond(flip, lambda v=value: tf.reverse(v, axis=[1]), lambda v=value: v)
+          for key, value in example.items()}
+
+
+def _has_category(example):
+  return tf.reduce_any((example["label"] > 0) & (example["mask"] > 0))
+
+
+def _augmented_stream(examples, *, seed: int, stream: int, backbone: str):
+  """Shuffled, repeated, flipped and normalised examples; deterministic under ``seed``."""
+
+  def augment(index, example):
+    example = random_flip(example, tf.stack([tf.cast(seed, tf.int64), stream * 2**40 + index]))
+    return dict(example, image=normalize_image(example["image"], backbone))
+
+  return (examples.shuffle(512, seed=seed + stream, reshuffle_each_iteration=True).repeat()
+          .enumerate().map(augment, num_parallel_calls=tf.data.AUTOTUNE))
+
+
+def _split_for_devices(batch, device_count: int):
+  if device_count <= 1:
+    return batch
+  return {k: tf.reshape(v, [device_count, -1, *v.shape[1:]]) for k, v in batch.items()}
+
+
+def make_train_dataset(examples, *, category_id: int, void: int, image_size, batch_size: int,
+                       backbone: str, seed: int, device_count: int = 1,
+                       category_name: str = "the category"):
+  """Infinite training batches with at least one positive image each.
+
+  How: two streams over the same cached, resized examples. Each batch takes one image from a
+  shuffled stream of the images that contain the category and ``batch_size - 1`` from a
+  shuffled stream of all images, so negatives keep their natural share in the rest of the
+  batch (with ``batch_size == 1`` every batch is a positive image).
+
+  Returns:
+    ``(dataset, positive_count, example_count)``; batch leaves are ``[B, ...]`` or, with
+    ``device_count > 1``, ``[device_count, B / device_count, ...]``.
+  """
+  if batch_size % max(device_count, 1):
+    raise UserError(f"--batch_size={batch_size} is not divisible by {device_count} devices")
+  prepared = examples.map(lambda e: resize(binarize(e, category_id=category_id, void=void),
+                                           image_size),
+                          num_parallel_calls=tf.data.AUTOTUNE).cache()
+  counts = prepared.reduce((0, 0), lambda c, e: (c[0] + 1, c[1] + tf.cast(_has_category(e),
+                                                                          tf.int32)))
+  example_count, positive_count = (int(c) for c in counts)  # also fills the cache
+  if positive_count == 0:
+    raise UserError(f"no training image contains {category_name}: the IoU loss has no "
+                    "gradient without positives")
+  positives = _augmented_stream(prepared.filter(_has_category), seed=seed, stream=0,
+                                backbone=backbone).batch(1)
+  batches = positives
+  if batch_size > 1:
+    everything = _augmented_stream(prepared, seed=seed, stream=1, backbone=backbone)
+    batches = tf.data.Dataset.zip(positives, everything.batch(batch_size - 1)).map(
+        lambda a, b: {k: tf.concat([a[k], b[k]], 0) for k in a})
+  batches = batches.map(lambda b: _split_for_devices(b, device_count))
+  return batches.prefetch(tf.data.AUTOTUNE), positive_count, example_count
+
+
+def make_eval_dataset(examples, *, category_id: int, void: int, pad_to, batch_size: int,
+                      backbone: str):
+  """Original-resolution batches padded to ``pad_to`` with ``mask = 0`` on padding.
+
+  Batch leaves: ``image [B, H, W, 3]`` float32, ``label``/``mask [B, H, W]`` uint8,
+  ``height``/``width [B]`` (the original size). The last batch may be short: see
+  :func:`pad_batch`.
+  """
+  height, width = pad_to
+
+  def prepare(example):
+    example = binarize(example, category_id=category_id, void=void)
+    size = tf.shape(example["label"])
+    tf.debugging.assert_less_equal(size, tf.constant([height, width]),
+                                   message=f"image larger than the eval size {pad_to}")
+    return {"image": normalize_image(example["image"], backbone), "label": example["label"],
+            "mask": example["mask"], "height": size[0], "width": size[1]}
+
+  return (examples.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+          .padded_batch(batch_size, padded_shapes={
+              "image": [height, width, 3], "label": [height, width], "mask": [height, width],
+              "height": [], "width": []})
+          .prefetch(tf.data.AUTOTUNE))
+
+
+def pad_batch(batch: dict[str, np.ndarray], batch_size: int):
+  """Pads a short final batch with empty images; returns ``(batch, valid [batch_size])``."""
+  present = len(next(iter(batch.values())))
+  valid = np.arange(batch_size) < present
+  if present == batch_size:
+    return batch, valid
+  padded = {k: np.concatenate([v, np.zeros((batch_size - present, *v.shape[1:]), v.dtype)])
+            for k, v in batch.items()}
+  return padded, valid

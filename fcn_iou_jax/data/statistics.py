@@ -1,0 +1,21 @@
+"""Background:object pixel ratios per category (the paper's Table 2), void excluded."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def class_pixel_counts(examples, num_classes: int) -> np.ndarray:
+  """``[num_classes]`` pixel counts over raw examples; void and other ids are not counted."""
+  counts = np.zeros(num_classes, np.int64)
+  for example in examples.as_numpy_iterator():
+    values = example["label"].reshape(-1)
+    counts += np.bincount(values[values < num_classes], minlength=num_classes)[:num_classes]
+  return counts
+
+
+def background_to_object_ratios(counts: np.ndarray, names) -> dict[str, float]:
+  """``(valid pixels - category pixels) / category pixels`` for every named category."""
+  total = counts.sum()
+  return {name: (float((total - counts[i]) / counts[i]) if counts[i] else float("inf"))
+          for i, name in enumerate(names) if name != "background"}

@@ -1,0 +1,211 @@
+"""Dataset builders, pipelines and bad-input errors, on fake and on the real shared data."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+import fake_data
+from fcn_iou_jax import metrics
+from fcn_iou_jax.data import categories, pipeline, sources, statistics
+from fcn_iou_jax.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def prepared_dir(tmp_path_factory):
+  return str(tmp_path_factory.mktemp("prepared"))
+
+
+def _labels(source, split):
+  return [e["label"][..., 0] for e in source.examples(split).as_numpy_iterator()]
+
+
+def test_fake_voc_palette_masks_decode_to_class_indices(tmp_path):
+  fake_data.make_voc(tmp_path, splits=("train", "val"))
+  source = sources.Source("voc2012", data_dir=str(tmp_path), prepared_dir=str(tmp_path / "p"))
+  assert source.available_splits() == ["selection_train", "selection", "train", "val"]
+  shapes = set()
+  for example in source.examples("train").as_numpy_iterator():
+    assert set(np.unique(example["label"])) == {0, 15, 255}  # not palette colours
+    shapes.add(example["image"].shape[:2])
+  assert shapes == {(40, 60), (60, 40), (33, 50)}
+
+
+def test_real_voc_masks_equal_pillow_palette_indices(voc_dir, prepared_dir):
+  source = sources.Source("voc2012", data_dir=str(voc_dir), prepared_dir=prepared_dir)
+  assert source.available_splits() == ["selection_train", "selection", "train"]
+  segmentation = voc_dir / "VOCdevkit" / "VOC2012" / "SegmentationClass"
+  count = 0
+  for example in source.examples("train").as_numpy_iterator():
+    image_id = example["image_id"].decode()
+    expected = np.array(Image.open(segmentation / f"{image_id}.png"))
+    np.testing.assert_array_equal(example["label"][..., 0], expected)
+    count += 1
+  assert count == 311
+  assert source.num_examples("selection_train") + source.num_examples("selection") == 311
+
+
+def test_real_camvid_sizes_and_class_shares(camvid_dir, prepared_dir):
+  source = sources.Source("camvid", data_dir=str(camvid_dir), prepared_dir=prepared_dir)
+  assert source.num_examples("train") == 367 and source.num_examples("val") == 101
+  assert "test" not in source.available_splits()
+  for example in source.examples("val").take(3).as_numpy_iterator():
+    assert example["image"].shape == (360, 480, 3) and example["label"].shape == (360, 480, 1)
+  counts = statistics.class_pixel_counts(source.examples("train"), 11)
+  shares = counts / counts.sum()
+  assert shares[categories.CAMVID.category_id("pole", dataset="camvid")] == pytest.approx(
+      0.01, abs=0.002)
+  assert shares[categories.CAMVID.category_id("road", dataset="camvid")] == pytest.approx(
+      0.32, abs=0.015)
+
+
+def test_camvid_test_split_appears_when_present(tmp_path):
+  root = fake_data.make_camvid(tmp_path / "camvid")
+  prepared = str(tmp_path / "p")
+  assert "test" not in sources.Source("camvid", data_dir=str(root),
+                                       prepared_dir=prepared).available_splits()
+  fake_data.make_camvid(root, counts=(("test", 3),))
+  later = sources.Source("camvid", data_dir=str(root), prepared_dir=prepared)
+  assert later.num_examples("test") == 3 and later.num_examples("train") == 4
+
+
+def _raw_examples(labels, images=None):
+  labels = np.stack(labels)[..., None].astype(np.uint8)
+  if images is None:
+    images = np.zeros((*labels.shape[:3], 3), np.uint8)
+  return tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
+
+
+def test_every_training_batch_has_a_positive_for_a_rare_category():
+  labels = [np.zeros((8, 8)) for _ in range(40)]
+  labels[7][2:4, 2:4] = 3  # one image in 40 has the category
+  labels[30][0, 0] = 3
+  dataset, positives, total = pipeline.make_train_dataset(
+      _raw_examples(labels), category_id=3, void=255, image_size=(8, 8), batch_size=4,
+      backbone="caffe", seed=0)
+  assert (positives, total) == (2, 40)
+  negatives_seen = 0
+  for batch in dataset.take(200).as_numpy_iterator():
+    per_image = batch["label"].reshape(4, -1).max(axis=1)
+    assert per_image.max() == 1
+    negatives_seen += int((per_image == 0).sum())
+  assert negatives_seen > 400  # the other three slots keep the natural (mostly negative) mix
+
+
+def test_flip_keeps_image_label_and_mask_aligned():
+  rng = np.random.default_rng(0)
+  labels, images = [], []
+  for _ in range(8):
+    label = np.zeros((6, 10), np.uint8)
+    label[:, rng.integers(0, 5)] = 1
+    label[0, 9] = 255  # one void pixel
+    image = np.zeros((6, 10, 3), np.uint8)
+    image[..., 0] = 255 * (label == 1)  # red marks the object
+    image[..., 1] = 255 * (label == 255)  # green marks the void pixel
+    labels.append(label)
+    images.append(image)
+  dataset, _, _ = pipeline.make_train_dataset(
+      _raw_examples(labels, np.stack(images)), category_id=1, void=255, image_size=(6, 10),
+      batch_size=2, backbone="caffe", seed=3)
+  flipped = 0
+  for batch in dataset.take(20).as_numpy_iterator():
+    bgr = batch["image"] + np.array(pipeline.CAFFE_BGR_MEAN, np.float32)
+    np.testing.assert_array_equal(bgr[..., 2] > 128, batch["label"] == 1)
+    np.testing.assert_array_equal(bgr[..., 1] > 128, batch["mask"] == 0)
+    flipped += int((batch["mask"][:, 0, 0] == 0).sum())
+  assert flipped > 0  # some batches were flipped (void moved to column 0)
+
+
+def test_eval_keeps_original_sizes_and_padding_never_counts():
+  sizes = [(5, 7), (8, 4), (6, 6)]
+  examples = [{"image": np.full((*s, 3), 9, np.uint8),
+               "label": np.ones((*s, 1), np.uint8)} for s in sizes]
+  dataset = tf.data.Dataset.from_generator(
+      lambda: iter(examples), output_signature={
+          "image": tf.TensorSpec((None, None, 3), tf.uint8),
+          "label": tf.TensorSpec((None, None, 1), tf.uint8)})
+  batches = list(pipeline.make_eval_dataset(dataset, category_id=1, void=255, pad_to=(8, 8),
+                                            batch_size=2, backbone="torchvision")
+                 .as_numpy_iterator())
+  accumulator = metrics.IoUAccumulator()
+  for batch in batches:
+    batch, valid = pipeline.pad_batch(batch, 2)
+    for i in np.flatnonzero(valid):
+      h, w = batch["height"][i], batch["width"][i]
+      assert (h, w) in sizes and batch["mask"][i].sum() == h * w
+    # Predict foreground everywhere, padding included: only real pixels may count.
+    accumulator.add(metrics.confusion_counts(np.ones(batch["label"].shape), batch["label"],
+                                             batch["mask"], per_image=True), valid)
+  result = accumulator.result()
+  assert result["iou"] == 1.0 and result["fp"] == 0
+  assert result["tp"] == sum(h * w for h, w in sizes) and result["images"] == 3
+
+
+# Bad input: each case gives one clear error naming the file or flag.
+
+def _prepare_voc(root):
+  return sources.Source("voc2012", data_dir=str(root), prepared_dir=str(root / "prepared"))
+
+
+def test_missing_data_without_network(tmp_path, monkeypatch):
+  monkeypatch.setenv("FCN_IOU_OFFLINE", "1")
+  with pytest.raises(UserError, match=r"no voc2012 data there.*download http.*VOCtrainval"):
+    _prepare_voc(tmp_path)
+
+
+def test_empty_split_list(tmp_path):
+  base, _ = fake_data.make_voc(tmp_path)
+  open(os.path.join(base, "ImageSets", "Segmentation", "train.txt"), "w").close()
+  with pytest.raises(UserError, match="train.txt: split list is empty"):
+    _prepare_voc(tmp_path)
+
+
+def test_missing_train_list(tmp_path):
+  base, _ = fake_data.make_voc(tmp_path, splits=("val",))
+  with pytest.raises(UserError, match="train split list is missing"):
+    _prepare_voc(tmp_path)
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("missing_image", r"2007_000001.jpg: image file is listed but missing"),
+    ("corrupt_image", r"2007_000001.jpg: corrupt or unreadable image"),
+    ("corrupt_label", r"2007_000001.png: corrupt or unreadable label"),
+    ("size_mismatch", r"2007_000001.png: label is 7x5 but its image"),
+    ("out_of_range", r"2007_000001.png: label value 42 is out of range"),
+])
+def test_bad_files_are_named(tmp_path, damage, message):
+  base, ids = fake_data.make_voc(tmp_path)
+  image = os.path.join(base, "JPEGImages", f"{ids[1]}.jpg")
+  label = os.path.join(base, "SegmentationClass", f"{ids[1]}.png")
+  if damage == "missing_image":
+    os.remove(image)
+  elif damage == "corrupt_image":
+    with open(image, "r+b") as handle:
+      handle.truncate(100)
+  elif damage == "corrupt_label":
+    with open(label, "wb") as handle:
+      handle.write(b"\x89PNG not really")
+  elif damage == "size_mismatch":
+    fake_data.write_palette_png(label, np.zeros((5, 7), np.uint8))
+  else:
+    fake_data.write_palette_png(label, np.full((60, 40), 42, np.uint8))
+  with pytest.raises(UserError, match=message):
+    _prepare_voc(tmp_path)
+
+
+def test_unknown_category_and_dataset():
+  with pytest.raises(UserError, match="valid: sky, building, pole"):
+    categories.CAMVID.category_id("horse", dataset="camvid")
+  assert categories.VOC.category_id("TV/Monitor", dataset="voc") == 20
+  assert categories.VOC.category_id("dining table", dataset="voc") == 11
+  assert categories.CAMVID.category_id("Column-Pole", dataset="camvid") == 2
+  with pytest.raises(UserError, match="--dataset='kitti' is unknown"):
+    sources.get_spec("kitti")
+
+
+def test_training_without_any_positive_is_refused():
+  with pytest.raises(UserError, match="no training image contains"):
+    pipeline.make_train_dataset(_raw_examples([np.zeros((4, 4))] * 3), category_id=1, void=255,
+                                image_size=(4, 4), batch_size=2, backbone="caffe", seed=0)
