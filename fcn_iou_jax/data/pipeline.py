@@ -71,14 +71,14 @@ def _augmented_stream(examples, *, seed: int, stream: int, backbone: str):
           .enumerate().map(augment, num_parallel_calls=tf.data.AUTOTUNE))
 
 
-def _split_for_devices(batch, device_count: int):
-  if device_count <= 1:
+def _split_for_devices(batch, device_count: int | None):
+  if device_count is None:
     return batch
   return {k: tf.reshape(v, [device_count, -1, *v.shape[1:]]) for k, v in batch.items()}
 
 
 def make_train_dataset(examples, *, category_id: int, void: int, image_size, batch_size: int,
-                       backbone: str, seed: int, device_count: int = 1,
+                       backbone: str, seed: int, device_count: int | None = None,
                        category_name: str = "the category"):
   """Infinite training batches with at least one positive image each.
 
@@ -89,9 +89,9 @@ def make_train_dataset(examples, *, category_id: int, void: int, image_size, bat
 
   Returns:
     ``(dataset, positive_count, example_count)``; batch leaves are ``[B, ...]`` or, with
-    ``device_count > 1``, ``[device_count, B / device_count, ...]``.
+    ``device_count`` given (pmap), ``[device_count, B / device_count, ...]``.
   """
-  if batch_size % max(device_count, 1):
+  if device_count and batch_size % device_count:
     raise UserError(f"--batch_size={batch_size} is not divisible by {device_count} devices")
   prepared = examples.map(lambda e: resize(binarize(e, category_id=category_id, void=void),
                                            image_size),

@@ -1,0 +1,70 @@
+"""Command-line flags of experiments/run.py: one flag per Config field, plus the run's place."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from fcn_iou_jax import cli, config as config_lib, losses
+from fcn_iou_jax.data import sources
+from fcn_iou_jax.errors import UserError
+
+CHOICES = {
+    "dataset": sorted(sources.DATASETS), "loss": sorted(losses.LOSSES),
+    "backbone": ["caffe", "torchvision"], "optimizer": ["sgd", "adam"],
+    "parallel": ["pmap", "jit"], "dtype": ["float32", "bfloat16"], "fc6_kernel": [1, 6],
+}
+HELP = {
+    "category": "object category (required), e.g. person, pole, sign_symbol",
+    "data_dir": "raw dataset folder (default $FCN_IOU_DATA_DIR/<dataset>; downloaded there "
+                "when online)",
+    "image_size": "training size HxW, e.g. 180x240 (default: the paper's size)",
+    "init": "scratch, or a .npz/.pth ImageNet AlexNet state dict",
+}
+
+
+def _image_size(text: str):
+  try:
+    height, width = (int(v) for v in text.lower().split("x"))
+  except ValueError as error:
+    raise UserError(f"--image_size={text!r} is not HxW, e.g. 180x240") from error
+  return height, width
+
+
+def _bool(text: str) -> bool:
+  if text.lower() in ("1", "true", "yes"):
+    return True
+  if text.lower() in ("0", "false", "no"):
+    return False
+  raise UserError(f"expected true or false, got {text!r}")
+
+
+def parse_run_flags(argv, description):
+  """``(Config, workdir)`` from ``--flag=value`` arguments; UserError on any bad flag."""
+  parser = cli.make_parser(description)
+  defaults = config_lib.Config()
+  for field in dataclasses.fields(config_lib.Config):
+    default = getattr(defaults, field.name)
+    kind = {bool: _bool, int: int, float: float}.get(type(default), str)
+    if field.name == "image_size":
+      kind = _image_size
+    parser.add_argument(f"--{field.name}", type=kind, default=default,
+                        choices=CHOICES.get(field.name), help=HELP.get(field.name, " "))
+  parser.add_argument("--workdir", default=None,
+                      help="run folder (default runs/<dataset>-<category>-<loss>)")
+  parser.add_argument("--coordinator_address", default=None,
+                      help="multi-host: host:port of process 0 (or set JAX's environment)")
+  parser.add_argument("--num_processes", type=int, default=None)
+  parser.add_argument("--process_id", type=int, default=None)
+  args = parser.parse_args(argv)
+  if not args.category:
+    raise UserError("--category is required, e.g. --category=person")
+  if args.coordinator_address or args.num_processes:
+    import jax  # pylint: disable=import-outside-toplevel
+    jax.distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
+  cli.hide_accelerators_from_tensorflow()
+  values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_lib.Config)}
+  config = config_lib.Config(**values)
+  workdir = args.workdir or os.path.join("runs", f"{config.dataset}-{config.category}-"
+                                                 f"{config.loss}")
+  return config, workdir

@@ -1,0 +1,59 @@
+"""Every setting of a training run, with one documented default each.
+
+Defaults are the paper's (Rahman & Wang 2016, Sec. 4.1): SGD, learning rate 1e-4, momentum
+0.99, weight decay 5e-4, FCN-32s/AlexNet in the Caffe layout, the dataset's training size.
+Only :func:`fcn_iou_jax.train.train_and_evaluate` sees the whole config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  # Data.
+  dataset: str = "voc2012"  # voc2010 | voc2011 | voc2012 | camvid | synthetic
+  category: str = ""  # the object category (names and aliases of the dataset)
+  data_dir: str | None = None  # raw dataset folder (default: $FCN_IOU_DATA_DIR/<dataset>)
+  prepared_dir: str | None = None  # TFDS records (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)
+  image_size: tuple[int, int] | None = None  # training resize (H, W); None: the paper's size
+  synthetic_ratio: float = 8.0  # synthetic data only: background:object pixel ratio
+  # Model.
+  backbone: str = "caffe"  # caffe | torchvision AlexNet layout
+  width_mult: float = 1.0  # scales every channel count
+  fc6_kernel: int = 6  # 6: Long et al. (ImageNet fc6 transplants); 1: the paper's literal 1x1
+  dropout_rate: float = 0.5
+  learn_upsampling: bool = False  # the stride-32 bilinear deconvolution stays fixed by default
+  init: str = "scratch"  # scratch | path to ImageNet AlexNet weights (.npz or .pth)
+  # Objective and optimiser.
+  loss: str = "iou"  # iou (soft IoU, Eq. 5) | softmax (per-pixel cross-entropy, FCN_acc)
+  optimizer: str = "sgd"  # sgd (with momentum) | adam
+  learning_rate: float = 1e-4
+  momentum: float = 0.99
+  weight_decay: float = 5e-4  # on convolution kernels (not biases)
+  batch_size: int = 8  # global batch; every batch holds >= 1 image with the category
+  train_steps: int = 2000
+  seed: int = 0
+  # Evaluation, logging, parallelism.
+  eval_every: int = 200  # steps between evaluations on the selection split
+  eval_batch_size: int = 4
+  log_every: int = 20
+  parallel: str = "pmap"  # pmap | jit (NamedSharding data mesh)
+  dtype: str = "float32"  # computation dtype: float32 | bfloat16 (parameters stay float32)
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+
+# Settings a resumed run may change without invalidating its checkpoints.
+RESUMABLE_CHANGES = ("data_dir", "prepared_dir", "train_steps", "eval_every", "log_every",
+                     "eval_batch_size", "parallel")
+
+
+def incompatible_keys(saved: dict, current: dict) -> list[str]:
+  """Keys whose values differ between a saved and a current config (ignoring safe ones)."""
+  normalise = lambda v: list(v) if isinstance(v, tuple) else v
+  return sorted(key for key in set(saved) | set(current)
+                if key not in RESUMABLE_CHANGES
+                and normalise(saved.get(key)) != normalise(current.get(key)))

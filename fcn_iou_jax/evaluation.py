@@ -1,0 +1,42 @@
+"""Dataset-level evaluation: counts over every image of a split, divided once at the end."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+
+from fcn_iou_jax import metrics
+from fcn_iou_jax.data import pipeline
+
+
+def evaluate_split(steps, params, source, split: str, *, category_id: int, batch_size: int,
+                   backbone: str) -> dict:
+  """``{iou, per_image_iou, tp, fp, fn, tn, images}`` of ``params`` on ``split``.
+
+  Images keep their original resolution, padded to the dataset's static eval shape with
+  ``mask = 0``. Each process evaluates its own shard; counts are gathered from all.
+  ``batch_size`` is the global eval batch.
+  """
+  processes = jax.process_count()
+  local_batch = batch_size // processes
+  pad_to = source.spec.eval_size
+  dataset = pipeline.make_eval_dataset(
+      source.examples(split, shard_index=jax.process_index(), shard_count=processes),
+      category_id=category_id, void=source.spec.labels.void, pad_to=pad_to,
+      batch_size=local_batch, backbone=backbone)
+  # Every process runs the same number of steps (shards may differ by one image).
+  batches = math.ceil(math.ceil(source.num_examples(split) / processes) / local_batch)
+  empty = {"image": np.zeros((0, *pad_to, 3), np.float32),
+           "label": np.zeros((0, *pad_to), np.uint8), "mask": np.zeros((0, *pad_to), np.uint8)}
+  accumulator = metrics.IoUAccumulator()
+  iterator = dataset.as_numpy_iterator()
+  for _ in range(batches):
+    batch = next(iterator, empty)
+    batch = {key: batch[key] for key in ("image", "label", "mask")}
+    batch, valid = pipeline.pad_batch(batch, local_batch)
+    batch["valid"] = valid.astype(np.int32)
+    counts = steps.gather_counts(steps.eval(params, steps.put_batch(batch, split_devices=True)))
+    accumulator.add(counts, counts["valid"])
+  return accumulator.result()

@@ -1,0 +1,224 @@
+"""Training and evaluation of one per-category model: ``train_and_evaluate(config, workdir)``.
+
+The loop: training batches (>= 1 positive each) -> compiled parallel train step; every
+``eval_every`` steps and at the end, dataset-level IoU on the model-selection split (the
+last 20% of the train list); the best state by that IoU is kept. At the end the best state
+is evaluated on the dataset's val split, and on test where it exists, into results.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from fcn_iou_jax import checkpoints, evaluation, losses, models, pretrained, run_log, steps
+from fcn_iou_jax.config import Config, incompatible_keys
+from fcn_iou_jax.data import pipeline, sources, synthetic
+from fcn_iou_jax.errors import DivergedError, UserError
+
+FINAL_SPLITS = ("val", "test")
+
+
+def build_model(config: Config) -> models.FCN32s:
+  return models.FCN32s(backbone=config.backbone, width_mult=config.width_mult,
+                       fc6_kernel=config.fc6_kernel, dropout_rate=config.dropout_rate,
+                       learn_upsampling=config.learn_upsampling,
+                       dtype=jnp.dtype(config.dtype))
+
+
+def initial_params(config: Config, model: models.FCN32s, rng):
+  """Scratch initialisation, or ImageNet AlexNet weights from ``config.init``."""
+  params = models.init_params(model, rng)
+  if config.init == "scratch":
+    return params
+  state = pretrained.read_state_dict(config.init)
+  return pretrained.load_alexnet_into(params, state, source=config.init)
+
+
+def build_source(config: Config) -> sources.Source:
+  spec = sources.get_spec(config.dataset)
+  size = spec.train_size
+  return sources.Source(config.dataset, data_dir=config.data_dir,
+                        prepared_dir=config.prepared_dir,
+                        synthetic_spec=synthetic.SyntheticSpec(
+                            height=size[0], width=size[1],
+                            background_to_object=config.synthetic_ratio, seed=config.seed))
+
+
+def _check_config(config: Config):
+  devices, processes = jax.device_count(), jax.process_count()
+  if config.batch_size % devices:
+    raise UserError(f"--batch_size={config.batch_size} must be a multiple of the "
+                    f"{devices} devices")
+  if config.eval_batch_size % devices:
+    raise UserError(f"--eval_batch_size={config.eval_batch_size} must be a multiple of the "
+                    f"{devices} devices")
+  if config.batch_size // processes < 1:
+    raise UserError("--batch_size is smaller than the number of processes")
+  if config.train_steps < 1 or config.eval_every < 1 or config.log_every < 1:
+    raise UserError("--train_steps, --eval_every and --log_every must be positive")
+
+
+def _claim_workdir(config: Config, workdir: str):
+  """Creates ``workdir`` with config.json, or refuses one made by an incompatible config."""
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, "config.json")
+  saved = run_log.read_json(path)
+  if saved is not None:
+    differing = incompatible_keys(saved, config.to_dict())
+    if differing:
+      details = ", ".join(f"{k}: {saved.get(k)!r} -> {config.to_dict().get(k)!r}"
+                          for k in differing)
+      raise UserError(f"--workdir={workdir} holds a run with another config ({details}); "
+                      "use a new --workdir")
+  if jax.process_index() == 0:
+    run_log.write_json(path, config.to_dict())
+
+
+class _Throughput:
+  """Images per second of training steps, excluding the first (compiling) step."""
+
+  def __init__(self):
+    self.images, self.seconds, self._start = 0, 0.0, None
+
+  def start(self):
+    self._start = time.perf_counter()
+
+  def stop(self, images: int, *, count: bool):
+    if count:
+      self.images += images
+      self.seconds += time.perf_counter() - self._start
+
+  @property
+  def rate(self) -> float:
+    return self.images / self.seconds if self.seconds else 0.0
+
+
+def train_and_evaluate(config: Config, workdir: str) -> dict:
+  """Trains per ``config`` in ``workdir`` (resuming if it holds a run); returns results."""
+  _check_config(config)
+  spec = sources.get_spec(config.dataset)
+  category_id = spec.labels.category_id(config.category, dataset=config.dataset)
+  loss_fn = losses.get_loss(config.loss)
+  _claim_workdir(config, workdir)
+  source = build_source(config)
+
+  model = build_model(config)
+  tx = steps.make_optimizer(config.optimizer, learning_rate=config.learning_rate,
+                            momentum=config.momentum, weight_decay=config.weight_decay)
+  parallel = steps.ParallelSteps(config.parallel, model=model, loss_fn=loss_fn, tx=tx)
+  init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
+  host_state = steps.create_train_state(initial_params(config, model, init_rng), tx, dropout_rng)
+  store = checkpoints.RunCheckpoints(workdir)
+  progress = {"best_iou": -1.0, "best_step": 0, "evaluations": []}
+  if store.latest_step() is not None:
+    host_state, progress = store.restore("latest", jax.device_get(host_state))
+    print(f"Resuming {workdir} from step {int(host_state.step)}", flush=True)
+  start_step = int(host_state.step)
+  log = run_log.MetricsLog(workdir, resume_step=start_step)
+
+  evaluate = lambda state_params, split: evaluation.evaluate_split(
+      parallel, state_params, source, split, category_id=category_id,
+      batch_size=config.eval_batch_size, backbone=config.backbone)
+  state = parallel.put_state(host_state)
+  if start_step < config.train_steps:
+    state, progress, throughput = _train(config, workdir, parallel, state, progress, source,
+                                         category_id, store, log, evaluate, start_step)
+  else:
+    throughput = _Throughput()
+
+  best_state, _ = store.restore("best", jax.device_get(host_state))
+  best_params = parallel.put_state(best_state).params
+  results = {
+      "dataset": config.dataset, "category": config.category, "loss": config.loss,
+      "seed": config.seed, "best_step": progress["best_step"], "steps": config.train_steps,
+      "train_images_per_sec": throughput.rate or progress.get("train_images_per_sec", 0.0),
+      "selection": _best_selection(progress), "config": config.to_dict(),
+  }
+  for split in FINAL_SPLITS:
+    if split in source.available_splits():
+      results[split] = _public_metrics(evaluate(best_params, split))
+  if jax.process_index() == 0:
+    run_log.write_json(os.path.join(workdir, "results.json"), results)
+  return results
+
+
+def _public_metrics(result: dict) -> dict:
+  return {key: result[key] for key in ("iou", "per_image_iou", "tp", "fp", "fn")}
+
+
+def _best_selection(progress: dict) -> dict:
+  best = [e for e in progress["evaluations"] if e["step"] == progress["best_step"]]
+  return {key: best[0][key] for key in ("iou", "per_image_iou")} if best else {}
+
+
+def _train(config, workdir, parallel, state, progress, source, category_id, store, log,
+           evaluate, start_step):
+  processes = jax.process_count()
+  image_size = tuple(config.image_size or source.spec.train_size)
+  dataset, positives, total = pipeline.make_train_dataset(
+      source.examples("selection_train", shard_index=jax.process_index(),
+                      shard_count=processes),
+      category_id=category_id, void=source.spec.labels.void, image_size=image_size,
+      batch_size=config.batch_size // processes, backbone=config.backbone,
+      # A resumed run continues with a fresh, still deterministic, data order.
+      seed=config.seed * 1_000_003 + start_step,
+      device_count=parallel.pipeline_device_count, category_name=config.category)
+  if jax.process_index() == 0:
+    print(f"{config.dataset}/{config.category}: {positives} of {total} training images contain "
+          f"the category; training {config.train_steps - start_step} steps of "
+          f"{config.batch_size} images at {image_size[0]}x{image_size[1]}", flush=True)
+  batches = dataset.as_numpy_iterator()
+  throughput = _Throughput()
+  pending_loss = None  # the previous step's loss, read one step late to keep dispatch async
+  bar = tqdm(total=config.train_steps, initial=start_step, unit="step", dynamic_ncols=True,
+             disable=jax.process_index() != 0, mininterval=2.0)
+  for step in range(start_step + 1, config.train_steps + 1):
+    batch = parallel.put_batch(next(batches))
+    throughput.start()
+    state, metrics = parallel.train(state, batch)
+    if pending_loss is not None:
+      _check_finite(*pending_loss)
+    pending_loss = (step, parallel.first(metrics["loss"]))
+    jax.block_until_ready(metrics["loss"])
+    throughput.stop(config.batch_size, count=step > start_step + 1)
+    bar.update(1)
+    if step % config.log_every == 0:
+      loss = float(pending_loss[1])
+      bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{throughput.rate:.2f}")
+      log.write(step, "train", {"loss": loss, "images_per_sec": throughput.rate})
+    if step % config.eval_every == 0 or step == config.train_steps:
+      _check_finite(*pending_loss)
+      progress = _evaluate_and_save(step, state, parallel, progress, store, log, evaluate,
+                                    throughput)
+      bar.write(f"step {step}: selection IoU {progress['evaluations'][-1]['iou']:.4f} "
+                f"(best {progress['best_iou']:.4f} at step {progress['best_step']})")
+  bar.close()
+  return state, progress, throughput
+
+
+def _check_finite(step: int, loss):
+  if not np.isfinite(loss):
+    raise DivergedError(f"training loss became {float(loss)} at step {step}; stopping (resume "
+                        "restarts from the last checkpoint; lower --learning_rate?)")
+
+
+def _evaluate_and_save(step, state, parallel, progress, store, log, evaluate, throughput):
+  result = evaluate(state.params, "selection")
+  record = {"step": step, **result}
+  log.write(step, "selection", result)
+  evaluations = [e for e in progress["evaluations"] if e["step"] < step] + [record]
+  progress = dict(progress, evaluations=evaluations, train_images_per_sec=throughput.rate)
+  host_state = parallel.get_state(state)
+  if result["iou"] > progress["best_iou"] or store.latest_step("best") is None:
+    progress.update(best_iou=result["iou"], best_step=step)
+    store.save("best", step, host_state, progress)
+  store.save("latest", step, host_state, progress)
+  return progress
