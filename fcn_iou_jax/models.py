@@ -33,6 +33,11 @@ INPUT_PAD = 100  # FCN pads conv1's input by 100 px so that small inputs still s
 UPSAMPLE_STRIDE = 32
 UPSAMPLE_KERNEL = 64
 FC_FEATURES = 4096
+# Typical per-channel standard deviation of each layout's normalised input: the caffe layout
+# sees mean-subtracted 0-255 pixels, torchvision unit-variance ones. A scratch conv1 is
+# scaled by its inverse so that activations start at unit scale (pretrained weights already
+# are); without it the first updates saturate the sigmoid and the IoU gradient vanishes.
+INPUT_STD = {"caffe": 60.0, "torchvision": 1.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,8 +171,10 @@ class FCN32s(nn.Module):
     x = images
     for index, spec in enumerate(BACKBONES[self.backbone]):
       pad = spec.pad + (INPUT_PAD if index == 0 else 0)
+      init = nn.initializers.variance_scaling(
+          2.0 / (INPUT_STD[self.backbone] ** 2 if index == 0 else 1.0), "fan_in", "normal")
       x = Conv(scaled_channels(spec.features, self.width_mult, spec.groups), spec.kernel,
-               spec.stride, pad, spec.groups, self.dtype, name=spec.name)(x)
+               spec.stride, pad, spec.groups, self.dtype, kernel_init=init, name=spec.name)(x)
       x = nn.relu(x)
       if spec.lrn:
         x = local_response_norm(x)

@@ -1,0 +1,25 @@
+"""One process of the multi-host test: trains a few steps on its share of fixed batches.
+
+  python tests/multihost_worker.py PROCESS_ID NUM_PROCESSES PORT OUT.npz MODE
+
+Each process owns 2 / NUM_PROCESSES CPU devices and feeds only its slice of every global
+batch, as a host of a pod would; process 0 writes the final parameters.
+"""
+
+import sys
+
+import jax
+
+PROCESS_ID, NUM_PROCESSES, PORT, OUT, MODE = sys.argv[1:6]
+jax.config.update("jax_num_cpu_devices", 2 // int(NUM_PROCESSES))
+if int(NUM_PROCESSES) > 1:
+  jax.distributed.initialize(f"localhost:{PORT}", int(NUM_PROCESSES), int(PROCESS_ID))
+
+import numpy as np  # pylint: disable=wrong-import-position
+
+import parallel_case  # pylint: disable=wrong-import-position
+
+params = parallel_case.run_parallel(MODE, process_slice=(jax.process_index(),
+                                                         jax.process_count()))
+if jax.process_index() == 0:
+  np.savez(OUT, *jax.tree_util.tree_leaves(params))

@@ -1,0 +1,137 @@
+"""Training: parallel modes == one device, multi-host, end to end, resume, refusals, NaN."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+import parallel_case
+from fcn_iou_jax import train
+from fcn_iou_jax.config import Config
+from fcn_iou_jax.data import sources, statistics
+from fcn_iou_jax.errors import DivergedError, UserError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULT_KEYS = {"dataset", "category", "loss", "seed", "best_step", "steps",
+               "train_images_per_sec", "selection", "val", "test", "config"}
+QUICK = dict(dataset="synthetic", category="disk", width_mult=0.0625, optimizer="adam",
+             learning_rate=3e-4, batch_size=4, eval_batch_size=4, log_every=10)
+
+
+def _max_difference(a, b):
+  return max(float(np.max(np.abs(x - y))) for x, y in zip(jax.tree_util.tree_leaves(a),
+                                                            jax.tree_util.tree_leaves(b)))
+
+
+@pytest.mark.parametrize("loss", ["iou", "softmax"])
+def test_pmap_and_jit_on_two_devices_equal_one_device(loss):
+  reference = parallel_case.run_single_device(loss)
+  initial = parallel_case.problem(loss)[3].params
+  assert _max_difference(reference, initial) > 1e-3  # the steps really moved the parameters
+  for mode in ("pmap", "jit"):
+    assert _max_difference(parallel_case.run_parallel(mode, loss), reference) < 1e-5, mode
+
+
+def _free_port():
+  with socket.socket() as sock:
+    sock.bind(("localhost", 0))
+    return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("mode", ["pmap", "jit"])
+def test_two_processes_equal_one_process_with_two_devices(tmp_path, mode):
+  port, out = _free_port(), tmp_path / "params.npz"
+  env = dict(os.environ, PYTHONPATH=os.path.dirname(__file__))
+  worker = os.path.join(os.path.dirname(__file__), "multihost_worker.py")
+  processes = [subprocess.Popen([sys.executable, worker, str(i), "2", str(port), str(out), mode],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+               for i in range(2)]
+  for process in processes:
+    output, _ = process.communicate(timeout=240)
+    assert process.returncode == 0, output.decode()[-2000:]
+  with np.load(out) as saved:
+    multi_process = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+  assert _max_difference(parallel_case.run_parallel(mode), multi_process) < 1e-6
+
+
+def test_end_to_end_on_synthetic_beats_trivial_baselines(tmp_path):
+  config = Config(**QUICK, train_steps=60, eval_every=30)
+  results = train.train_and_evaluate(config, str(tmp_path))
+  assert set(results) == RESULT_KEYS
+  saved = json.loads((tmp_path / "results.json").read_text())
+  assert set(saved) == RESULT_KEYS and saved["config"]["category"] == "disk"
+  counts = statistics.class_pixel_counts(sources.Source("synthetic").examples("val"), 3)
+  all_foreground_iou = counts[1] / counts.sum()  # predicting "disk" everywhere
+  assert results["val"]["tp"] + results["val"]["fn"] == counts[1]
+  assert results["val"]["iou"] > all_foreground_iou + 0.2  # all-background scores 0
+  assert set(results["selection"]) == {"iou", "per_image_iou"}
+  assert results["best_step"] in (30, 60) and results["train_images_per_sec"] > 0
+  records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in records if r["kind"] == "selection"] == [30, 60]
+  assert os.listdir(tmp_path / "tensorboard")
+
+
+def test_mismatched_workdir_is_refused(tmp_path):
+  train._claim_workdir(Config(**QUICK), str(tmp_path))  # pylint: disable=protected-access
+  with pytest.raises(UserError, match=r"another config \(loss: 'iou' -> 'softmax'\)"):
+    train.train_and_evaluate(Config(**dict(QUICK, loss="softmax")), str(tmp_path))
+
+
+def test_nan_loss_stops_with_the_step_number(tmp_path):
+  config = Config(**dict(QUICK, optimizer="sgd", learning_rate=1e38), train_steps=20,
+                  eval_every=20)
+  with pytest.raises(DivergedError, match=r"became nan at step \d+"):
+    train.train_and_evaluate(config, str(tmp_path))
+
+
+def _run_cli(*flags, timeout=300):
+  return subprocess.run([sys.executable, os.path.join(REPO, "experiments", "run.py"), *flags],
+                        capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                        env=dict(os.environ, FCN_IOU_OFFLINE="1"))
+
+
+def _quick_flags(workdir, steps):
+  return ["--dataset=synthetic", "--category=disk", "--width_mult=0.0625", "--optimizer=adam",
+          "--learning_rate=3e-4", "--batch_size=2", f"--train_steps={steps}", "--eval_every=10",
+          f"--workdir={workdir}"]
+
+
+def test_sigkill_then_rerun_resumes_without_losing_evaluations(tmp_path):
+  workdir = tmp_path / "run"
+  process = subprocess.Popen([sys.executable, os.path.join(REPO, "experiments", "run.py"),
+                              *_quick_flags(workdir, 40)], cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+  checkpoint = workdir / "checkpoints" / "latest" / "10"
+  deadline = time.time() + 240
+  while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
+    time.sleep(0.05)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  assert checkpoint.exists() and not (workdir / "results.json").exists()
+  finished = _run_cli(*_quick_flags(workdir, 40))
+  assert finished.returncode == 0, finished.stderr[-2000:]
+  assert "Resuming" in finished.stdout
+  records = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in records if r["kind"] == "selection"] == [10, 20, 30, 40]
+  assert json.loads((workdir / "results.json").read_text())["steps"] == 40
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--dataset=camvid", "--category=horse"], "--category='horse' is not a camvid category"),
+    (["--category=person", "--loss=dice"], "argument --loss: invalid choice: 'dice'"),
+    (["--dataset=voc2012", "--category=person", "--data_dir=/nonexistent/voc"],
+     "no voc2012 data there and no network"),
+    (["--dataset=synthetic", "--category=disk", "--image_size=big"], "--image_size='big'"),
+])
+def test_cli_errors_are_one_line_and_exit_2(tmp_path, flags, message):
+  result = _run_cli(*flags, f"--workdir={tmp_path / 'w'}")
+  assert result.returncode == 2
+  assert message in result.stderr and "Traceback" not in result.stderr
+  assert result.stderr.strip().splitlines()[-1].startswith("error: ")
