@@ -114,8 +114,8 @@ class ParallelSteps:
     """Leading device axis the input pipeline must produce (None: a flat batch)."""
     return self.local_device_count if self.mode == "pmap" else None
 
-  def put_state(self, state: TrainState) -> TrainState:
-    """Host state -> replicated across devices."""
+  def put_state(self, state):
+    """Host pytree (a TrainState, or parameters) -> replicated across devices."""
     if self.mode == "pmap":
       return flax.jax_utils.replicate(state)
     return jax.device_put(state, self._replicated)

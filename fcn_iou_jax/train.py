@@ -135,7 +135,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
     throughput = _Throughput()
 
   best_state, _ = store.restore("best", jax.device_get(host_state))
-  best_params = parallel.put_state(best_state).params
+  best_params = parallel.put_state(best_state.params)
   results = {
       "dataset": config.dataset, "category": config.category, "loss": config.loss,
       "seed": config.seed, "best_step": progress["best_step"], "steps": config.train_steps,

@@ -11,11 +11,12 @@ import time
 import jax
 import numpy as np
 import pytest
+from PIL import Image
 
 import parallel_case
 from fcn_iou_jax import train
 from fcn_iou_jax.config import Config
-from fcn_iou_jax.data import sources, statistics
+from fcn_iou_jax.data import sources, statistics, synthetic
 from fcn_iou_jax.errors import DivergedError, UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,9 +62,16 @@ def test_two_processes_equal_one_process_with_two_devices(tmp_path, mode):
   assert _max_difference(parallel_case.run_parallel(mode), multi_process) < 1e-6
 
 
-def test_end_to_end_on_synthetic_beats_trivial_baselines(tmp_path):
-  config = Config(**QUICK, train_steps=60, eval_every=30)
-  results = train.train_and_evaluate(config, str(tmp_path))
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("trained")
+  results = train.train_and_evaluate(Config(**QUICK, train_steps=60, eval_every=30),
+                                     str(workdir))
+  return workdir, results
+
+
+def test_end_to_end_on_synthetic_beats_trivial_baselines(trained_run):
+  tmp_path, results = trained_run
   assert set(results) == RESULT_KEYS
   saved = json.loads((tmp_path / "results.json").read_text())
   assert set(saved) == RESULT_KEYS and saved["config"]["category"] == "disk"
@@ -135,3 +143,31 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, flags, message):
   assert result.returncode == 2
   assert message in result.stderr and "Traceback" not in result.stderr
   assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def _run_script(name, *flags):
+  return subprocess.run([sys.executable, os.path.join(REPO, "experiments", name), *flags],
+                        capture_output=True, text=True, timeout=300, cwd=REPO)
+
+
+def test_evaluate_reproduces_the_final_evaluation(trained_run):
+  workdir, results = trained_run
+  finished = _run_script("evaluate.py", f"--workdir={workdir}", "--split=test")
+  assert finished.returncode == 0, finished.stderr[-2000:]
+  written = json.loads((workdir / "eval_test.json").read_text())
+  assert written == results["test"]
+
+
+def test_predict_writes_masks_and_overlays(trained_run, tmp_path):
+  workdir, _ = trained_run
+  image, label = synthetic.make_example(synthetic.SyntheticSpec(), "test", 0)
+  Image.fromarray(image[:70, :90]).save(tmp_path / "crop.png")  # any size works
+  finished = _run_script("predict.py", f"--workdir={workdir}", str(tmp_path / "crop.png"),
+                         f"--out={tmp_path / 'out'}")
+  assert finished.returncode == 0, finished.stderr[-2000:]
+  mask = np.array(Image.open(tmp_path / "out" / "crop_mask.png"))
+  assert mask.shape == (70, 90) and set(np.unique(mask)) <= {0, 255}
+  assert Image.open(tmp_path / "out" / "crop_overlay.png").size == (90, 70)
+  missing = _run_script("predict.py", f"--workdir={workdir}", str(tmp_path / "nope.png"),
+                        f"--out={tmp_path / 'out'}")
+  assert missing.returncode == 2 and "nope.png: no such image" in missing.stderr

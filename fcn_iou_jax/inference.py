@@ -1,0 +1,46 @@
+"""Using a finished run: its config, its best parameters, and predictions on new images."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import jax
+import numpy as np
+
+from fcn_iou_jax import checkpoints, run_log, steps, train
+from fcn_iou_jax.config import Config
+from fcn_iou_jax.data import pipeline
+from fcn_iou_jax.errors import UserError
+
+
+def load_config(workdir: str) -> Config:
+  saved = run_log.read_json(os.path.join(workdir, "config.json"))
+  if saved is None:
+    raise UserError(f"--workdir={workdir} holds no run (config.json is missing)")
+  if saved.get("image_size") is not None:
+    saved["image_size"] = tuple(saved["image_size"])
+  known = {f.name for f in dataclasses.fields(Config)}
+  return Config(**{k: v for k, v in saved.items() if k in known})
+
+
+def load_best_params(workdir: str, config: Config):
+  """The best checkpoint's parameters (host arrays) of the run in ``workdir``."""
+  store = checkpoints.RunCheckpoints(workdir)
+  if store.latest_step("best") is None:
+    raise UserError(f"--workdir={workdir} has no best checkpoint yet (no evaluation ran)")
+  model = train.build_model(config)
+  tx = steps.make_optimizer(config.optimizer, learning_rate=config.learning_rate,
+                            momentum=config.momentum, weight_decay=config.weight_decay)
+  params = jax.eval_shape(lambda: train.initial_params(
+      dataclasses.replace(config, init="scratch"), model, jax.random.key(0)))
+  template = jax.eval_shape(lambda: steps.create_train_state(params, tx, jax.random.key(0)))
+  state, _ = store.restore("best", template)
+  return model, state.params
+
+
+def predict_probabilities(model, params, image: np.ndarray, backbone: str) -> np.ndarray:
+  """``[H, W]`` foreground probabilities for one uint8 RGB image ``[H, W, 3]``."""
+  normalized = pipeline.normalize_image(image, backbone).numpy()
+  logits = jax.jit(lambda p, x: model.apply({"params": p}, x))(params, normalized[None])
+  return np.asarray(jax.nn.sigmoid(logits[0]))
