@@ -1,0 +1,76 @@
+"""The optimised model computes the same function as a plain reference FCN-32s.
+
+The reference below uses the textbook primitives (grouped ``conv_general_dilated``,
+``reduce_window`` max pooling, LRN by shifted slices, a 64x64 bilinear transposed
+convolution and a crop), so layout tricks in ``models`` (im2col, split groups, band-matmul
+LRN, strided-maxima pooling, matrix upsampling) are checked on logits and on gradients.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fcn_iou_jax import losses, models, upsample
+
+
+def _conv(x, layer, *, stride=1, pad=0, groups=1):
+  y = jax.lax.conv_general_dilated(x, layer["kernel"], (stride, stride), [(pad, pad)] * 2,
+                                   dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                   feature_group_count=groups)
+  return y + layer["bias"]
+
+
+def _lrn(x, size=5, alpha=1e-4, beta=0.75, k=1.0):
+  padded = jnp.pad(jnp.square(x), [(0, 0)] * 3 + [(size // 2, size // 2)])
+  window = sum(padded[..., i:i + x.shape[-1]] for i in range(size))
+  return x / (k + alpha / size * window) ** beta
+
+
+def _pool(x):
+  extra = [(-(-(n - 3) // 2)) * 2 + 3 - n for n in x.shape[1:3]]  # ceil mode
+  return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 3, 3, 1), (1, 2, 2, 1),
+                               [(0, 0), (0, extra[0]), (0, extra[1]), (0, 0)])
+
+
+def reference_logits(params, images, backbone):
+  x = images
+  for index, spec in enumerate(models.BACKBONES[backbone]):
+    pad = spec.pad + (models.INPUT_PAD if index == 0 else 0)
+    x = jax.nn.relu(_conv(x, params[spec.name], stride=spec.stride, pad=pad,
+                          groups=spec.groups))
+    x = _lrn(x) if spec.lrn else x
+    x = _pool(x) if spec.pool else x
+  x = jax.nn.relu(_conv(x, params["fc6"]))
+  x = jax.nn.relu(_conv(x, params["fc7"]))
+  scores = _conv(x, params["score"])
+  full = jax.lax.conv_transpose(scores, jnp.asarray(upsample.bilinear_kernel(64, 1)), (32, 32),
+                                "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  offset = 18 if backbone == "caffe" else 20  # from Caffe-style coordinate maps (see geometry)
+  height, width = images.shape[1:3]
+  return full[:, offset:offset + height, offset:offset + width, 0]
+
+
+@pytest.mark.parametrize("backbone", ["caffe", "torchvision"])
+def test_logits_and_gradients_match_the_plain_reference(backbone):
+  model = models.FCN32s(backbone=backbone, width_mult=0.125, dropout_rate=0.0)
+  params = models.init_params(model, jax.random.key(0))
+  params["score"]["kernel"] = jax.random.normal(jax.random.key(1),
+                                                params["score"]["kernel"].shape)
+  scale = 50.0 if backbone == "caffe" else 1.0
+  images = scale * jax.random.normal(jax.random.key(2), (2, 45, 61, 3))
+  labels = (jax.random.uniform(jax.random.key(3), (2, 45, 61)) < 0.3).astype(jnp.float32)
+  fast = model.apply({"params": params}, images)
+  reference = reference_logits(params, images, backbone)
+  np.testing.assert_allclose(fast, reference, rtol=1e-4, atol=1e-4 * float(jnp.abs(reference).max()))
+
+  fast_grads = jax.grad(lambda p: losses.soft_iou_loss_from_logits(
+      model.apply({"params": p}, images), labels))(params)
+  reference_grads = jax.grad(lambda p: losses.soft_iou_loss_from_logits(
+      reference_logits(p, images, backbone), labels))(params)
+  for name in params:
+    for leaf in ("kernel", "bias"):
+      expected = np.asarray(reference_grads[name][leaf])
+      np.testing.assert_allclose(fast_grads[name][leaf], expected, rtol=2e-3,
+                                 atol=2e-3 * np.abs(expected).max() + 1e-12,
+                                 err_msg=f"{name}/{leaf}")
