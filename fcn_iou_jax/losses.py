@@ -12,8 +12,23 @@ Networks for Image Segmentation", ISVC 2016.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
+
+
+def _total(x):
+  """Sum of all elements, reduced in blocks first.
+
+  Same value as ``jnp.sum(x)`` up to float rounding; XLA:CPU spreads the blocked form over
+  its threads, which makes the loss ~3x faster on large batches (experiments/bench.py).
+  """
+  flat = x.reshape(-1)
+  block = math.gcd(flat.size, 4096)
+  if block < 64:
+    return jnp.sum(flat)
+  return jnp.sum(jnp.sum(flat.reshape(-1, block), axis=1))
 
 
 def _ones_like_or(mask, like):
@@ -41,8 +56,8 @@ def soft_iou_terms(probs, labels, mask=None, *, axis_name=None):
   """
   labels = labels.astype(probs.dtype)
   mask = _ones_like_or(mask, probs)
-  intersection = jnp.sum(mask * probs * labels)
-  union = jnp.sum(mask * (probs + labels - probs * labels))
+  intersection = _total(mask * probs * labels)
+  union = _total(mask * (probs + labels - probs * labels))
   return _psum_if(intersection, axis_name), _psum_if(union, axis_name)
 
 

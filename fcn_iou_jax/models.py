@@ -259,4 +259,6 @@ def count_params(params) -> int:
 
 def init_params(model: FCN32s, rng, image_shape=(1, 224, 224, 3)):
   """Initial parameters (from scratch) for ``model``; spatial size does not matter."""
-  return model.init({"params": rng}, jnp.zeros(image_shape, jnp.float32), train=False)["params"]
+  init = jax.jit(lambda key: model.init({"params": key}, jnp.zeros(image_shape, jnp.float32),
+                                        train=False)["params"])
+  return init(rng)

@@ -117,7 +117,9 @@ class ParallelSteps:
   def put_state(self, state):
     """Host pytree (a TrainState, or parameters) -> replicated across devices."""
     if self.mode == "pmap":
-      return flax.jax_utils.replicate(state)
+      # Through an identity pmap, so the arrays carry the sharding pmap outputs carry: the
+      # train step, whose state is donated and fed back, then compiles once, not twice.
+      return jax.pmap(lambda tree: tree, axis_name=AXIS)(flax.jax_utils.replicate(state))
     return jax.device_put(state, self._replicated)
 
   def get_state(self, state: TrainState) -> TrainState:

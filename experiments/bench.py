@@ -1,0 +1,284 @@
+"""Benchmarks: train step vs PyTorch, the loss kernel, the input pipeline, compile time.
+
+  python experiments/bench.py                       # everything, default sizes
+  python experiments/bench.py --only=train_step --batch_sizes=1,4 --repeats=5
+  python experiments/bench.py --only=pipeline --camvid_dir=../shared/data/camvid
+
+Each sub-benchmark prints a Markdown table; all results go to --out as JSON. Speeds are
+medians of interleaved repeats in one process, reported as ratios to a reference measured
+alongside (PyTorch eager for the train step, a plain copy of the same bytes for the loss),
+because these machines are noisy. PyTorch is optional (`pip install torch`, CPU build).
+"""
+
+import functools
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+# PyTorch's OpenMP threads otherwise spin after each op and steal the cores from XLA's
+# threads in the interleaved timing (and XLA's from PyTorch): make them sleep instead.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import jax  # pylint: disable=wrong-import-position
+import jax.numpy as jnp  # pylint: disable=wrong-import-position
+import numpy as np  # pylint: disable=wrong-import-position
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from fcn_iou_jax import cli, losses, models, steps  # pylint: disable=wrong-import-position
+
+HEIGHT, WIDTH = 360, 480
+
+
+def _median_seconds(function, repeats):
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    function()
+    times.append(time.perf_counter() - start)
+  return float(np.median(times))
+
+
+def _table(title, header, rows):
+  print(f"\n### {title}\n")
+  print("| " + " | ".join(header) + " |")
+  print("|" + "---|" * len(header))
+  for row in rows:
+    print("| " + " | ".join(str(v) for v in row) + " |")
+
+
+def _batch(batch_size, seed=0):
+  rng = np.random.default_rng(seed)
+  return {"image": (50 * rng.standard_normal((batch_size, HEIGHT, WIDTH, 3))).astype(np.float32),
+          "label": (rng.uniform(size=(batch_size, HEIGHT, WIDTH)) < 0.2).astype(np.uint8),
+          "mask": np.ones((batch_size, HEIGHT, WIDTH), np.uint8)}
+
+
+def _jax_setup(width_mult=1.0, dropout_rate=0.5):
+  model = models.FCN32s(width_mult=width_mult, dropout_rate=dropout_rate)
+  tx = steps.make_optimizer("sgd", learning_rate=1e-4, momentum=0.99, weight_decay=5e-4)
+  params = models.init_params(model, jax.random.key(0))
+  params["score"]["kernel"] = 0.01 * jax.random.normal(jax.random.key(1),
+                                                       params["score"]["kernel"].shape)
+  parallel = steps.ParallelSteps("pmap", model=model, loss_fn=losses.soft_iou_loss_from_logits,
+                                 tx=tx)
+  state = parallel.put_state(steps.create_train_state(params, tx, jax.random.key(2)))
+  return model, params, parallel, state
+
+
+def _device_batch(parallel, batch):
+  return parallel.put_batch({k: v.reshape(parallel.local_device_count, -1, *v.shape[1:])
+                             for k, v in batch.items()})
+
+
+def check_same_function(params, torch_reference, torch):
+  """Max |logit difference| between the JAX model and the PyTorch copy (eval mode)."""
+  model = models.FCN32s()
+  images = _batch(1)["image"][:, :120, :160]
+  jax_logits = np.asarray(model.apply({"params": params}, images))
+  net = torch_reference.TorchFCN32s(params).eval()
+  with torch.no_grad():
+    torch_logits = net(torch.from_numpy(images.transpose(0, 3, 1, 2).copy())).numpy()
+  return float(np.max(np.abs(jax_logits - torch_logits))), float(np.max(np.abs(jax_logits)))
+
+
+def _peak_rss_mb(framework, batch_size):
+  """Peak resident memory of a fresh process running 2 train steps of ``framework``."""
+  code = (f"import sys; sys.argv=['bench', '--memory_probe={framework}', "
+          f"'--batch_sizes={batch_size}']; exec(open({__file__!r}).read())")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       check=False, cwd=os.path.dirname(os.path.dirname(__file__)))
+  lines = [l for l in out.stdout.splitlines() if l.startswith("peak_rss_mb=")]
+  return float(lines[-1].split("=")[1]) if lines else float("nan")
+
+
+def memory_probe(framework, batch_size):
+  _, params, parallel, state = _jax_setup()
+  batch = _batch(batch_size)
+  if framework == "jax":
+    device_batch = _device_batch(parallel, batch)
+    for _ in range(2):
+      state, out = parallel.train(state, device_batch)
+      jax.block_until_ready(out)
+  else:
+    import torch  # pylint: disable=import-outside-toplevel
+    import torch_reference  # pylint: disable=import-outside-toplevel
+    torch.set_num_threads(os.cpu_count())
+    step = torch_reference.make_train_step(torch_reference.TorchFCN32s(jax.device_get(params)))
+    images = torch.from_numpy(batch["image"].transpose(0, 3, 1, 2).copy())
+    labels = torch.from_numpy(batch["label"].astype(np.float32))
+    for _ in range(2):
+      step(images, labels)
+  print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+
+
+def bench_train_step(batch_sizes, repeats, with_memory):
+  try:
+    import torch  # pylint: disable=import-outside-toplevel
+    import torch_reference  # pylint: disable=import-outside-toplevel
+    torch.set_num_threads(os.cpu_count())
+  except ImportError:
+    torch = None
+  _, params, parallel, state = _jax_setup()
+  host_params = jax.device_get(params)
+  results = {"device": str(jax.devices()[0]), "size": [HEIGHT, WIDTH], "rows": []}
+  if torch is not None:
+    difference, scale = check_same_function(host_params, torch_reference, torch)
+    results["max_logit_difference"] = difference
+    print(f"same function check: max |logit difference| {difference:.2e} (logits up to "
+          f"{scale:.2e})")
+    if difference > 1e-3 * max(scale, 1.0):
+      raise SystemExit("the PyTorch reference does not compute the same function")
+  rows = []
+  for batch_size in batch_sizes:
+    batch = _batch(batch_size)
+    device_batch = _device_batch(parallel, batch)
+
+    def jax_step():
+      nonlocal state
+      state, out = parallel.train(state, device_batch)
+      jax.block_until_ready(out)
+
+    jax_step()  # compile
+    timings = {"jax": []}
+    if torch is not None:
+      torch_step = torch_reference.make_train_step(torch_reference.TorchFCN32s(host_params))
+      images = torch.from_numpy(batch["image"].transpose(0, 3, 1, 2).copy())
+      labels = torch.from_numpy(batch["label"].astype(np.float32))
+      torch_step(images, labels)  # warm up
+      timings["torch"] = []
+    for _ in range(repeats):  # interleaved
+      timings["jax"].append(_median_seconds(jax_step, 1))
+      if torch is not None:
+        timings["torch"].append(_median_seconds(lambda: torch_step(images, labels), 1))
+    row = {"batch_size": batch_size,
+           "jax_images_per_sec": batch_size / float(np.median(timings["jax"]))}
+    if torch is not None:
+      row["torch_images_per_sec"] = batch_size / float(np.median(timings["torch"]))
+      row["ratio_jax_over_torch"] = row["jax_images_per_sec"] / row["torch_images_per_sec"]
+    if with_memory:
+      row["jax_peak_rss_mb"] = _peak_rss_mb("jax", batch_size)
+      if torch is not None:
+        row["torch_peak_rss_mb"] = _peak_rss_mb("torch", batch_size)
+    rows.append(row)
+  results["rows"] = rows
+  header = list(rows[0])
+  _table(f"Train step, FCN-32s/AlexNet caffe layout, {HEIGHT}x{WIDTH}, soft-IoU + SGD "
+         f"({results['device']})", header,
+         [[f"{r[k]:.3g}" if isinstance(r[k], float) else r[k] for k in header] for r in rows])
+  return results
+
+
+def bench_loss(repeats):
+  shape = (8, 512, 512)
+  rng = np.random.default_rng(0)
+  probs = jnp.asarray(rng.uniform(size=shape).astype(np.float32))
+  labels = jnp.asarray((rng.uniform(size=shape) < 0.3).astype(np.float32))
+  autodiff_loss = lambda p, y: 1.0 - jnp.divide(*losses.soft_iou_terms(p, y))
+  variants = {
+      "autodiff": jax.jit(jax.value_and_grad(autodiff_loss)),
+      "closed_form_eq8": jax.jit(jax.value_and_grad(losses.soft_iou_loss)),
+      "copy_roof": jax.jit(lambda p, y: (p + y)),  # reads 2 arrays, writes 1: same bytes
+  }
+  bytes_moved = 3 * probs.size * 4
+  times = {}
+  for name, function in variants.items():
+    jax.block_until_ready(function(probs, labels))
+    times[name] = _median_seconds(lambda f=function: jax.block_until_ready(f(probs, labels)),
+                                  repeats)
+  try:
+    import torch  # pylint: disable=import-outside-toplevel
+    torch_probs = torch.from_numpy(np.asarray(probs)).requires_grad_(True)
+    torch_labels = torch.from_numpy(np.asarray(labels))
+
+    def torch_loss():
+      torch_probs.grad = None
+      inter = (torch_probs * torch_labels).sum()
+      union = (torch_probs + torch_labels - torch_probs * torch_labels).sum()
+      (1 - inter / union).backward()
+
+    torch_loss()
+    times["torch_autograd"] = _median_seconds(torch_loss, repeats)
+  except ImportError:
+    pass
+  rows = [{"variant": name, "ms": 1e3 * t, "GB_per_s": bytes_moved / t / 1e9,
+           "fraction_of_copy": times["copy_roof"] / t} for name, t in times.items()]
+  _table(f"Soft-IoU value+gradient on {shape} float32", list(rows[0]),
+         [[r["variant"], f"{r['ms']:.2f}", f"{r['GB_per_s']:.1f}", f"{r['fraction_of_copy']:.2f}"]
+          for r in rows])
+  return {"shape": list(shape), "rows": rows}
+
+
+def bench_pipeline(camvid_dir, prepared_dir, batch_size, batches, step_images_per_sec):
+  from fcn_iou_jax.data import pipeline, sources  # pylint: disable=import-outside-toplevel
+  cli.hide_accelerators_from_tensorflow()
+  source = sources.Source("camvid", data_dir=camvid_dir, prepared_dir=prepared_dir)
+  dataset, _, _ = pipeline.make_train_dataset(
+      source.examples("selection_train"), category_id=2, void=11, image_size=(HEIGHT, WIDTH),
+      batch_size=batch_size, backbone="caffe", seed=0)
+  iterator = dataset.as_numpy_iterator()
+  next(iterator)
+  start = time.perf_counter()
+  for _ in range(batches):
+    next(iterator)
+  rate = batches * batch_size / (time.perf_counter() - start)
+  row = {"pipeline_images_per_sec": rate, "train_step_images_per_sec": step_images_per_sec,
+         "headroom": rate / step_images_per_sec if step_images_per_sec else None}
+  _table(f"CamVid training pipeline at {HEIGHT}x{WIDTH}, batch {batch_size}", list(row),
+         [[f"{v:.3g}" if isinstance(v, float) else v for v in row.values()]])
+  return row
+
+
+def bench_compile(batch_size):
+  _, _, parallel, state = _jax_setup()
+  device_batch = _device_batch(parallel, _batch(batch_size))
+  start = time.perf_counter()
+  compiled = parallel.train.lower(state, device_batch).compile()
+  seconds = time.perf_counter() - start
+  _table("Compile time of the train step", ["batch", "seconds"], [[batch_size, f"{seconds:.1f}"]])
+  del compiled
+  return {"batch_size": batch_size, "compile_seconds": seconds}
+
+
+def main(argv):
+  parser = cli.make_parser(__doc__)
+  parser.add_argument("--only", default="train_step,loss,pipeline,compile")
+  parser.add_argument("--batch_sizes", default="1,4")
+  parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument("--memory", action="store_true", help="also peak RSS per framework")
+  parser.add_argument("--camvid_dir", default=os.path.join("..", "shared", "data", "camvid"))
+  parser.add_argument("--prepared_dir", default=None)
+  parser.add_argument("--out", default="bench_results.json")
+  parser.add_argument("--memory_probe", default=None, help=argparse_hidden())
+  args = parser.parse_args(argv)
+  batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+  if args.memory_probe:
+    memory_probe(args.memory_probe, batch_sizes[0])
+    return
+  results = {"command": " ".join(sys.argv), "jax": jax.__version__}
+  selected = args.only.split(",")
+  if "train_step" in selected:
+    results["train_step"] = bench_train_step(batch_sizes, args.repeats, args.memory)
+  if "loss" in selected:
+    results["loss"] = bench_loss(args.repeats * 4)
+  if "pipeline" in selected:
+    rows = results.get("train_step", {}).get("rows", [])
+    step_rate = max((r["jax_images_per_sec"] for r in rows), default=0.0)
+    results["pipeline"] = bench_pipeline(args.camvid_dir, args.prepared_dir, 4, 50, step_rate)
+  if "compile" in selected:
+    results["compile"] = bench_compile(batch_sizes[-1])
+  with open(args.out, "w", encoding="utf-8") as handle:
+    json.dump(results, handle, indent=2)
+  print(f"\nwrote {args.out}")
+
+
+def argparse_hidden():
+  import argparse  # pylint: disable=import-outside-toplevel
+  return argparse.SUPPRESS
+
+
+if __name__ == "__main__":
+  sys.exit(cli.run(main))
