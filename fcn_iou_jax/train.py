@@ -117,7 +117,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
   host_state = steps.create_train_state(initial_params(config, model, init_rng), tx, dropout_rng)
   store = checkpoints.RunCheckpoints(workdir)
-  progress = {"best_iou": -1.0, "best_step": 0, "evaluations": []}
+  progress = {"best_iou": -1.0, "best_step": 0, "evaluations": [], "collapse_step": None}
   if store.latest_step() is not None:
     host_state, progress = store.restore("latest", jax.device_get(host_state))
     print(f"Resuming {workdir} from step {int(host_state.step)}", flush=True)
@@ -141,6 +141,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
       "seed": config.seed, "best_step": progress["best_step"], "steps": config.train_steps,
       "train_images_per_sec": throughput.rate or progress.get("train_images_per_sec", 0.0),
       "selection": _best_selection(progress), "config": config.to_dict(),
+      "collapse_step": progress.get("collapse_step"),
   }
   for split in FINAL_SPLITS:
     if split in source.available_splits():
@@ -204,6 +205,15 @@ def _train(config, workdir, parallel, state, progress, source, category_id, stor
   return state, progress, throughput
 
 
+def _collapsed(best_iou: float, result: dict) -> bool:
+  """The model stopped predicting the category at all after it had learned some of it.
+
+  With the soft-IoU loss this is the saturated-sigmoid failure: every pixel at p ~ 0 makes
+  the loss exactly 1 and Eq. 8's gradient vanishes through the sigmoid, so it never recovers.
+  """
+  return best_iou > 0.05 and result["tp"] + result["fp"] == 0
+
+
 def _check_finite(step: int, loss):
   if not np.isfinite(loss):
     raise DivergedError(f"training loss became {float(loss)} at step {step}; stopping (resume "
@@ -216,6 +226,11 @@ def _evaluate_and_save(step, state, parallel, progress, store, log, evaluate, th
   log.write(step, "selection", result)
   evaluations = [e for e in progress["evaluations"] if e["step"] < step] + [record]
   progress = dict(progress, evaluations=evaluations, train_images_per_sec=throughput.rate)
+  if _collapsed(progress["best_iou"], result) and progress.get("collapse_step") is None:
+    progress["collapse_step"] = step
+    log.write(step, "collapse", {"previous_best_iou": progress["best_iou"]})
+    print(f"warning: collapse at step {step}: no pixel is predicted as the category any more "
+          f"(best selection IoU so far {progress['best_iou']:.4f})", flush=True)
   host_state = parallel.get_state(state)
   if result["iou"] > progress["best_iou"] or store.latest_step("best") is None:
     progress.update(best_iou=result["iou"], best_step=step)

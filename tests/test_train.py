@@ -21,7 +21,7 @@ from fcn_iou_jax.errors import DivergedError, UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULT_KEYS = {"dataset", "category", "loss", "seed", "best_step", "steps",
-               "train_images_per_sec", "selection", "val", "test", "config"}
+               "train_images_per_sec", "selection", "val", "test", "config", "collapse_step"}
 QUICK = dict(dataset="synthetic", category="disk", width_mult=0.0625, optimizer="adam",
              learning_rate=3e-4, batch_size=4, eval_batch_size=4, log_every=10)
 
@@ -171,3 +171,11 @@ def test_predict_writes_masks_and_overlays(trained_run, tmp_path):
   missing = _run_script("predict.py", f"--workdir={workdir}", str(tmp_path / "nope.png"),
                         f"--out={tmp_path / 'out'}")
   assert missing.returncode == 2 and "nope.png: no such image" in missing.stderr
+
+
+def test_collapse_is_recognised_only_after_learning():
+  # pylint: disable=protected-access
+  silent = {"tp": 0, "fp": 0, "fn": 50}
+  assert train._collapsed(0.4, silent)
+  assert not train._collapsed(0.0, silent)  # never learned: not a collapse
+  assert not train._collapsed(0.4, {"tp": 3, "fp": 0, "fn": 50})

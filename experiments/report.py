@@ -1,0 +1,251 @@
+"""Report of a reproduce.py grid: the paper's table, ratios, gain plot and example masks.
+
+  python experiments/report.py --runs=runs/reproduce/camvid-cpu --out=results/camvid-cpu \
+      --data_dir=../shared/data/camvid
+
+Writes OUT/report.md, OUT/summary.json, OUT/iou_gain_vs_ratio.png and, for real datasets,
+OUT/examples.png (image | ground truth | FCN_IoU | FCN_acc). The headline is dataset-level
+IoU (Eq. 1); per-image IoU stands beside it. A category where neither loss beats the
+all-foreground baseline on val by 0.05 is "not learned at this scale".
+"""
+
+from __future__ import annotations
+
+import collections
+import glob
+import json
+import os
+import sys
+
+import numpy as np
+
+from fcn_iou_jax import cli, inference, run_log
+from fcn_iou_jax.data import sources, statistics
+
+# Rahman & Wang (2016), Table 4 (CamVid) and Tables 1/3 (VOC 2010/2011 person), IoU in %.
+PAPER_RESULTS = {
+    ("camvid", "road"): {"softmax": (95.53, 90.38), "iou": (95.58, 90.69)},
+    ("camvid", "building"): {"softmax": (87.03, 76.21), "iou": (88.30, 76.72)},
+    ("camvid", "pole"): {"softmax": (50.46, 50.91), "iou": (53.48, 52.79)},
+    ("camvid", "sign_symbol"): {"softmax": (64.94, 56.27), "iou": (67.78, 57.78)},
+    ("camvid", "fence"): {"softmax": (75.97, 61.75), "iou": (80.68, 62.23)},
+    ("voc", "person"): {"softmax": (75.42, 76.78), "iou": (72.65, 73.61)},  # VOC2010, VOC2011 val
+}
+LEARNED_MARGIN = 0.05
+NAMES = {"softmax": "FCN_acc (softmax)", "iou": "FCN_IoU (soft IoU)"}
+
+
+def _load_runs(runs_dir):
+  runs = []
+  for path in sorted(glob.glob(os.path.join(runs_dir, "*", "results.json"))):
+    result = run_log.read_json(path)
+    result["workdir"] = os.path.dirname(path)
+    runs.append(result)
+  return runs
+
+
+def _key(run):
+  return run["category"], run["config"].get("synthetic_ratio") if run["dataset"] == "synthetic" else None
+
+
+def _mean_std(values):
+  values = [v for v in values if v is not None]
+  if not values:
+    return None
+  return float(np.mean(values)), float(np.std(values)), len(values)
+
+
+def _fmt(stats, scale=100.0):
+  if stats is None:
+    return "–"
+  mean, std, count = stats
+  return f"{scale * mean:.1f} ± {scale * std:.1f}" if count > 1 else f"{scale * mean:.1f}"
+
+
+def _ratios(dataset, data_dir, split):
+  """Background:object ratio per category on ``split`` (void excluded), or {}."""
+  if dataset == "synthetic":
+    return {}
+  try:
+    source = sources.Source(dataset, data_dir=data_dir)
+  except Exception:  # pylint: disable=broad-except
+    return {}
+  if split not in source.available_splits():
+    return {}
+  labels = source.spec.labels
+  counts = statistics.class_pixel_counts(source.examples(split), len(labels.names))
+  return statistics.background_to_object_ratios(counts, labels.names)
+
+
+def summarise(runs, data_dir=None):
+  """Per (category, ratio) and loss: mean ± std over seeds of every reported number."""
+  dataset = runs[0]["dataset"]
+  groups = collections.defaultdict(lambda: collections.defaultdict(list))
+  for run in runs:
+    groups[_key(run)][run["loss"]].append(run)
+  train_ratios = _ratios(dataset, data_dir, "train")
+  val_ratios = _ratios(dataset, data_dir, "val")
+  summary = []
+  for (category, synthetic_ratio), by_loss in sorted(groups.items(),
+                                                     key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+    ratio = synthetic_ratio if synthetic_ratio is not None else train_ratios.get(category)
+    val_ratio = synthetic_ratio if synthetic_ratio is not None else val_ratios.get(category)
+    label = category if synthetic_ratio is None else f"{category} at {synthetic_ratio:g}:1"
+    row = {"category": category, "label": label, "background_to_object": ratio,
+           "all_foreground_val_iou": 1.0 / (1.0 + val_ratio) if val_ratio else None}
+    for loss, members in by_loss.items():
+      row[loss] = {
+          split: {metric: _mean_std([m.get(split, {}).get(metric) for m in members])
+                  for metric in ("iou", "per_image_iou")}
+          for split in ("val", "test", "selection")}
+      row[loss]["seeds"] = sorted(m["seed"] for m in members)
+      row[loss]["collapses"] = [(m["seed"], m["collapse_step"]) for m in members
+                                if m.get("collapse_step")]
+    baseline = row["all_foreground_val_iou"] or 0.0
+    best_val = max((row[l]["val"]["iou"][0] for l in by_loss if row[l]["val"]["iou"]), default=0)
+    row["learned"] = best_val > baseline + LEARNED_MARGIN
+    summary.append(row)
+  return dataset, summary
+
+
+def _table(dataset, summary):
+  paper_key = "voc" if dataset.startswith("voc") else dataset
+  splits = [s for s in ("val", "test")
+            if any(r.get(l, {}).get(s, {}).get("iou") for r in summary for l in ("iou", "softmax"))]
+  columns = [f"{r['label']}" + (f" (bg:obj {r['background_to_object']:.0f})"
+                                if r["background_to_object"] else "") for r in summary]
+  header = "| method | " + " | ".join(f"{c} {s}" for c in columns for s in splits) + " |"
+  lines = [header, "|---" * (1 + len(columns) * len(splits)) + "|"]
+  for loss in ("softmax", "iou"):
+    for metric, label in (("iou", ""), ("per_image_iou", " per-image")):
+      cells = [_fmt(r.get(loss, {}).get(s, {}).get(metric)) for r in summary for s in splits]
+      lines.append(f"| {NAMES[loss]}{label} | " + " | ".join(cells) + " |")
+  paper_cells = []
+  for loss in ("softmax", "iou"):
+    cells = []
+    for r in summary:
+      paper = PAPER_RESULTS.get((paper_key, r["category"]), {}).get(loss)
+      cells += [f"{paper[i]:.1f}" if paper else "–" for i, _ in enumerate(splits)]
+    paper_cells.append(f"| paper's {NAMES[loss]} | " + " | ".join(cells) + " |")
+  if any(PAPER_RESULTS.get((paper_key, r["category"])) for r in summary):
+    lines += paper_cells
+  baseline = [f"{100 * r['all_foreground_val_iou']:.1f}" if r["all_foreground_val_iou"] else "–"
+              for r in summary for s in splits if s == "val"] if "val" in splits else []
+  if baseline and len(splits) == 1:
+    lines.append("| all-foreground baseline | " + " | ".join(baseline) + " |")
+  return "\n".join(lines)
+
+
+def _gain_plot(summary, path, title):
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  points = [(r["background_to_object"], r["iou"]["val"]["iou"][0] - r["softmax"]["val"]["iou"][0],
+             r["label"], r["learned"])
+            for r in summary if r["background_to_object"] and r.get("iou", {}).get("val", {}).get("iou")
+            and r.get("softmax", {}).get("val", {}).get("iou")]
+  if not points:
+    return False
+  figure, axis = plt.subplots(figsize=(6, 4))
+  for ratio, gain, name, learned in points:
+    axis.scatter(ratio, 100 * gain, color="tab:blue" if learned else "tab:gray")
+    axis.annotate(name if learned else f"{name} (not learned)", (ratio, 100 * gain), fontsize=8)
+  axis.axhline(0, color="black", linewidth=0.5)
+  axis.set_xscale("log")
+  axis.set_xlabel("background:object pixel ratio (train)")
+  axis.set_ylabel("val IoU gain, soft IoU − softmax (points)")
+  axis.set_title(title)
+  figure.tight_layout()
+  figure.savefig(path, dpi=120)
+  plt.close(figure)
+  return True
+
+
+def _examples_figure(runs, data_dir, path):
+  """One val image per category: image | ground truth | FCN_IoU | FCN_acc (lowest seed)."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  chosen = {}
+  for run in sorted(runs, key=lambda r: r["seed"]):
+    chosen.setdefault((run["category"], run["loss"]), run)
+  categories = sorted({c for c, _ in chosen if (c, "iou") in chosen and (c, "softmax") in chosen})
+  if not categories or runs[0]["dataset"] == "synthetic":
+    return False
+  source = sources.Source(runs[0]["dataset"], data_dir=data_dir)
+  split = "val" if "val" in source.available_splits() else "selection"
+  labels = source.spec.labels
+  examples = list(source.examples(split).take(40).as_numpy_iterator())
+  figure, axes = plt.subplots(len(categories), 4, figsize=(12, 2.4 * len(categories)),
+                              squeeze=False)
+  for row, category in enumerate(categories):
+    class_id = labels.category_id(category, dataset=runs[0]["dataset"])
+    # The val image with the most pixels of the category.
+    example = max(examples, key=lambda e: int((e["label"] == class_id).sum()))
+    truth = example["label"][..., 0] == class_id
+    panels = [example["image"], truth]
+    for loss in ("iou", "softmax"):
+      run = chosen[(category, loss)]
+      config = inference.load_config(run["workdir"])
+      model, params = inference.load_best_params(run["workdir"], config)
+      panels.append(inference.predict_probabilities(model, params, example["image"],
+                                                    config.backbone) > 0.5)
+    for column, (panel, name) in enumerate(zip(panels, ("image", "ground truth", "FCN_IoU",
+                                                        "FCN_acc"))):
+      axes[row, column].imshow(panel, cmap=None if column == 0 else "gray")
+      axes[row, column].set_axis_off()
+      axes[row, column].set_title(f"{category}: {name}" if column == 0 else name, fontsize=9)
+  figure.tight_layout()
+  figure.savefig(path, dpi=90)
+  plt.close(figure)
+  return True
+
+
+def write_report(runs_dir, out_dir, *, title, deviations=(), data_dir=None):
+  runs = _load_runs(runs_dir)
+  if not runs:
+    print(f"no finished runs under {runs_dir}")
+    return None
+  os.makedirs(out_dir, exist_ok=True)
+  dataset, summary = summarise(runs, data_dir)
+  lines = [f"# IoU loss vs softmax loss: {title}", "",
+           f"{len(runs)} finished runs under `{runs_dir}`. IoU in %, mean ± std over seeds; "
+           "dataset-level IoU (Eq. 1), per-image IoU on the line below it.", ""]
+  if deviations:
+    lines += ["Deviations from the paper's protocol:", ""] + [f"- {d}" for d in deviations] + [""]
+  lines += [_table(dataset, summary), ""]
+  for row in summary:
+    notes = []
+    if not row["learned"]:
+      notes.append("not learned at this scale (neither loss beats the all-foreground "
+                   "baseline by 5 points on val): does not count as reproduced")
+    for loss in ("iou", "softmax"):
+      for seed, step in row.get(loss, {}).get("collapses", []):
+        notes.append(f"{loss} seed {seed} collapsed at step {step}")
+    if notes:
+      lines.append(f"- **{row['label']}**: " + "; ".join(notes))
+  if _gain_plot(summary, os.path.join(out_dir, "iou_gain_vs_ratio.png"), title):
+    lines += ["", "![IoU gain against background:object ratio](iou_gain_vs_ratio.png)"]
+  if _examples_figure(runs, data_dir, os.path.join(out_dir, "examples.png")):
+    lines += ["", "![image | ground truth | FCN_IoU | FCN_acc](examples.png)"]
+  with open(os.path.join(out_dir, "report.md"), "w", encoding="utf-8") as handle:
+    handle.write("\n".join(lines) + "\n")
+  run_log.write_json(os.path.join(out_dir, "summary.json"), {"dataset": dataset, "rows": summary})
+  print("\n".join(lines))
+  return summary
+
+
+def main(argv):
+  parser = cli.make_parser(__doc__)
+  parser.add_argument("--runs", required=True)
+  parser.add_argument("--out", required=True)
+  parser.add_argument("--data_dir", default=None)
+  parser.add_argument("--title", default=None)
+  args = parser.parse_args(argv)
+  cli.hide_accelerators_from_tensorflow()
+  write_report(args.runs, args.out, title=args.title or os.path.basename(args.runs.rstrip("/")),
+               data_dir=args.data_dir)
+
+
+if __name__ == "__main__":
+  sys.exit(cli.run(main))

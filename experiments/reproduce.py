@@ -1,0 +1,134 @@
+"""Run the paper's IoU-vs-softmax comparison as a grid of run.py trainings, then report.
+
+  # CamVid, the paper's five categories, both losses, 3 seeds, CPU-sized (resumable):
+  python experiments/reproduce.py --grid=camvid --protocol=cpu --data_dir=../shared/data/camvid
+  # One-seed pilot:
+  python experiments/reproduce.py --grid=camvid --protocol=cpu --seeds=0 --data_dir=...
+  # VOC person, and the synthetic imbalance sweep (background:object 2 .. 300):
+  python experiments/reproduce.py --grid=voc --protocol=cpu --data_dir=../shared/data/voc
+  python experiments/reproduce.py --grid=sweep
+  # The paper's own settings (GPU/TPU; ImageNet AlexNet weights from convert_weights.py):
+  python experiments/reproduce.py --grid=camvid --protocol=paper --init=alexnet.npz ...
+
+Each run lives in OUT/<grid>-<protocol>/<dataset>-<category>-<loss>-s<seed>; a run whose
+results.json exists is skipped, so a grid can span several sittings. The report is written
+by experiments/report.py at the end (and can be rerun on its own).
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import report  # pylint: disable=wrong-import-position
+from fcn_iou_jax import cli  # pylint: disable=wrong-import-position
+from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
+
+GRIDS = {
+    "camvid": ("camvid", ["road", "building", "pole", "sign_symbol", "fence"]),
+    "voc": ("voc2012", ["person"]),
+    "sweep": ("synthetic", ["disk"]),
+}
+SWEEP_RATIOS = (2, 8, 30, 100, 300)
+LOSSES = ("softmax", "iou")
+
+# The paper's settings (Sec. 4.1); batch size and step count are not stated there.
+PAPER = {"backbone": "caffe", "width_mult": 1, "image_size": None, "optimizer": "sgd",
+         "learning_rate": 1e-4, "momentum": 0.99, "weight_decay": 5e-4, "batch_size": 4,
+         "train_steps": 20000, "eval_every": 500, "init": "imagenet"}
+PROTOCOLS = {
+    "paper": dict(PAPER),
+    "cpu": dict(PAPER, width_mult=0.25, image_size="180x240", optimizer="adam",
+                learning_rate=1e-4, batch_size=8, train_steps=600, eval_every=100,
+                init="scratch"),
+    "sweep": dict(PAPER, width_mult=0.125, image_size=None, optimizer="adam",
+                  learning_rate=3e-4, batch_size=8, train_steps=300, eval_every=100,
+                  init="scratch"),
+}
+WHY = {
+    "width_mult": "a narrower network fits a 2-core CPU budget",
+    "image_size": "half resolution fits a 2-core CPU budget",
+    "optimizer": "Adam converges from scratch in a few hundred steps; SGD 1e-4 does not",
+    "learning_rate": "Adam's step size for the short budget",
+    "train_steps": "a fixed budget instead of 'until convergence'",
+    "eval_every": "more frequent model selection for a short run",
+    "batch_size": "more images per step for a short run",
+    "init": "ImageNet AlexNet weights cannot be downloaded here: trained from scratch",
+}
+
+
+def deviations(settings: dict) -> list[str]:
+  """One line per setting in which ``settings`` depart from the paper's."""
+  lines = []
+  for key, paper_value in PAPER.items():
+    if settings[key] != paper_value:
+      lines.append(f"{key}: {settings[key]} instead of {paper_value} ({WHY.get(key, '')})")
+  return lines
+
+
+def run_flags(settings: dict, init_path: str | None) -> list[str]:
+  settings = dict(settings)
+  if settings["init"] == "imagenet":
+    if not init_path:
+      raise UserError("--protocol=paper needs --init=PATH to ImageNet AlexNet weights (.npz "
+                      "from experiments/convert_weights.py)")
+    settings["init"] = init_path
+  return [f"--{key}={value}" for key, value in settings.items() if value is not None]
+
+
+def planned_runs(grid: str, seeds, out_dir: str):
+  dataset, categories = GRIDS[grid]
+  variants = [(c, None) for c in categories]
+  if grid == "sweep":
+    variants = [(categories[0], ratio) for ratio in SWEEP_RATIOS]
+  for category, ratio in variants:
+    for seed in seeds:
+      for loss in LOSSES:
+        name = f"{dataset}-{category}-{loss}-s{seed}" + (f"-r{ratio}" if ratio else "")
+        extra = [f"--synthetic_ratio={ratio}"] if ratio else []
+        yield os.path.join(out_dir, name), [f"--dataset={dataset}", f"--category={category}",
+                                             f"--loss={loss}", f"--seed={seed}", *extra]
+
+
+def main(argv):
+  parser = cli.make_parser(__doc__)
+  parser.add_argument("--grid", required=True, choices=sorted(GRIDS))
+  parser.add_argument("--protocol", default="cpu", choices=sorted(PROTOCOLS))
+  parser.add_argument("--seeds", default="0,1,2")
+  parser.add_argument("--data_dir", default=None)
+  parser.add_argument("--init", default=None, help="ImageNet AlexNet weights (paper protocol)")
+  parser.add_argument("--train_steps", type=int, default=None, help="override the protocol's")
+  parser.add_argument("--out", default="runs/reproduce")
+  parser.add_argument("--report", default=None, help="report folder (default: results/<grid>-<protocol>)")
+  args = parser.parse_args(argv)
+  protocol = "sweep" if args.grid == "sweep" else args.protocol
+  out_dir = os.path.join(args.out, f"{args.grid}-{protocol}")
+  settings = dict(PROTOCOLS[protocol])
+  if args.train_steps:
+    settings["train_steps"] = args.train_steps
+  flags = run_flags(settings, args.init)
+  if args.data_dir:
+    flags.append(f"--data_dir={args.data_dir}")
+  seeds = [int(s) for s in args.seeds.split(",")]
+  runs = list(planned_runs(args.grid, seeds, out_dir))
+  for index, (workdir, run_specific) in enumerate(runs, 1):
+    if os.path.exists(os.path.join(workdir, "results.json")):
+      print(f"[{index}/{len(runs)}] {workdir}: done before, skipped", flush=True)
+      continue
+    print(f"[{index}/{len(runs)}] {workdir}", flush=True)
+    start = time.time()
+    command = [sys.executable, os.path.join(os.path.dirname(__file__), "run.py"), *flags,
+               *run_specific, f"--workdir={workdir}", "--log_every=50"]
+    finished = subprocess.run(command, check=False)
+    if finished.returncode != 0:
+      raise UserError(f"{workdir}: run.py exited with {finished.returncode}; rerun to resume")
+    print(f"    finished in {time.time() - start:.0f} s", flush=True)
+  report_dir = args.report or os.path.join("results", f"{args.grid}-{protocol}")
+  report.write_report(out_dir, report_dir, title=f"{args.grid} ({protocol} protocol)",
+                      deviations=deviations(settings), data_dir=args.data_dir)
+
+
+if __name__ == "__main__":
+  sys.exit(cli.run(main))
