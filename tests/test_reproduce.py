@@ -1,0 +1,56 @@
+"""The reproduction grid's planning and its report, on hand-made results (no training)."""
+
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments"))
+
+import report  # pylint: disable=wrong-import-position
+import reproduce  # pylint: disable=wrong-import-position
+from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
+
+
+def test_cpu_protocol_lists_every_deviation_and_paper_needs_weights():
+  lines = reproduce.deviations(reproduce.PROTOCOLS["cpu"])
+  for key in ("width_mult", "image_size", "optimizer", "init", "train_steps"):
+    assert any(line.startswith(f"{key}:") for line in lines), key
+  assert reproduce.deviations(reproduce.PROTOCOLS["paper"]) == []
+  with pytest.raises(UserError, match="--protocol=paper needs --init"):
+    reproduce.run_flags(reproduce.PROTOCOLS["paper"], None)
+  assert "--init=w.npz" in reproduce.run_flags(reproduce.PROTOCOLS["paper"], "w.npz")
+
+
+def test_camvid_grid_covers_categories_losses_and_seeds(tmp_path):
+  runs = list(reproduce.planned_runs("camvid", [0, 1, 2], str(tmp_path)))
+  assert len(runs) == 5 * 2 * 3
+  assert len({workdir for workdir, _ in runs}) == 30
+  assert any("--category=sign_symbol" in flags and "--loss=iou" in flags for _, flags in runs)
+
+
+def _fake_run(root, category, loss, seed, val_iou):
+  workdir = root / f"camvid-{category}-{loss}-s{seed}"
+  workdir.mkdir(parents=True)
+  result = {"dataset": "synthetic", "category": category, "loss": loss, "seed": seed,
+            "config": {"synthetic_ratio": 30.0}, "collapse_step": 300 if seed == 1 else None,
+            "val": {"iou": val_iou, "per_image_iou": val_iou / 2, "tp": 1, "fp": 1, "fn": 1},
+            "selection": {"iou": val_iou, "per_image_iou": val_iou}}
+  (workdir / "results.json").write_text(json.dumps(result))
+
+
+def test_report_averages_seeds_and_flags_unlearned_and_collapsed(tmp_path):
+  runs = tmp_path / "runs"
+  for seed, (soft, iou) in enumerate([(0.30, 0.40), (0.34, 0.44)]):
+    _fake_run(runs, "disk", "softmax", seed, soft)
+    _fake_run(runs, "disk", "iou", seed, iou)
+  summary = report.write_report(str(runs), str(tmp_path / "out"), title="t")
+  row = summary[0]
+  assert row["iou"]["val"]["iou"][0] == pytest.approx(0.42)
+  assert row["softmax"]["val"]["iou"][1] == pytest.approx(0.02)
+  assert row["learned"]  # 0.42 > 1/31 + 0.05
+  text = (tmp_path / "out" / "report.md").read_text()
+  assert "42.0 ± 2.0" in text and "32.0 ± 2.0" in text
+  assert "iou seed 1 collapsed at step 300" in text
+  assert (tmp_path / "out" / "iou_gain_vs_ratio.png").exists()
