@@ -10,7 +10,6 @@ alongside (PyTorch eager for the train step, a plain copy of the same bytes for 
 because these machines are noisy. PyTorch is optional (`pip install torch`, CPU build).
 """
 
-import functools
 import json
 import os
 import resource

@@ -23,7 +23,7 @@ HELP = {
 }
 
 
-def _image_size(text: str):
+def parse_image_size(text: str):
   try:
     height, width = (int(v) for v in text.lower().split("x"))
   except ValueError as error:
@@ -47,7 +47,7 @@ def parse_run_flags(argv, description):
     default = getattr(defaults, field.name)
     kind = {bool: _bool, int: int, float: float}.get(type(default), str)
     if field.name == "image_size":
-      kind = _image_size
+      kind = parse_image_size
     parser.add_argument(f"--{field.name}", type=kind, default=default,
                         choices=CHOICES.get(field.name), help=HELP.get(field.name, " "))
   parser.add_argument("--workdir", default=None,

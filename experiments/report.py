@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import collections
 import glob
-import json
 import os
 import sys
 

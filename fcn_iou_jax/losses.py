@@ -182,6 +182,21 @@ def softmax_cross_entropy_loss(logits, labels, mask=None, *, axis_name=None):
   return total / jnp.maximum(count, 1.0)
 
 
+def multiclass_cross_entropy_loss(logits, labels, mask=None, *, axis_name=None):
+  r"""Per-pixel softmax cross-entropy over ``C`` classes, mean over valid pixels.
+
+  ``logits [..., C]``, integer ``labels [...]`` (any value where ``mask`` is 0). Used to
+  pre-train a shared backbone on all classes of a dataset, not by the paper's comparison.
+  """
+  mask = jnp.ones(labels.shape, logits.dtype) if mask is None else mask.astype(logits.dtype)
+  safe_labels = jnp.where(mask > 0, labels, 0).astype(jnp.int32)
+  per_pixel = -jnp.take_along_axis(jax.nn.log_softmax(logits), safe_labels[..., None],
+                                   axis=-1)[..., 0]
+  total = _psum_if(jnp.sum(mask * per_pixel), axis_name)
+  count = _psum_if(jnp.sum(mask), axis_name)
+  return total / jnp.maximum(count, 1.0)
+
+
 LOSSES = {
     "iou": soft_iou_loss_from_logits,
     "softmax": softmax_cross_entropy_loss,

@@ -84,3 +84,19 @@ def load_alexnet_into(params, state: dict[str, np.ndarray], *, source: str = "we
                         "--width_mult=1 and --fc6_kernel=6)")
     new_params[name] = {"kernel": kernel.astype(np.float32), "bias": bias.astype(np.float32)}
   return new_params
+
+
+def export_alexnet_state(params) -> dict[str, np.ndarray]:
+  """The inverse of :func:`load_alexnet_into`: conv1-5, fc6, fc7 as a torchvision-style dict.
+
+  Lets a backbone trained here (e.g. by experiments/pretrain_backbone.py) serve as ``--init``.
+  """
+  state = {}
+  for name, key in LAYER_KEYS.items():
+    kernel = np.asarray(params[name]["kernel"])
+    weight = np.transpose(kernel, (3, 2, 0, 1))  # HWIO -> OIHW
+    if name.startswith("fc"):
+      weight = weight.reshape(weight.shape[0], -1)  # OIHW flattens as torch's [C, H, W]
+    state[f"{key}.weight"] = weight
+    state[f"{key}.bias"] = np.asarray(params[name]["bias"])
+  return state

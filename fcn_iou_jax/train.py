@@ -8,8 +8,6 @@ is evaluated on the dataset's val split, and on test where it exists, into resul
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import os
 import time
 

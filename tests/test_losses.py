@@ -109,6 +109,7 @@ def test_equals_optax_dice_with_alpha_beta_one_over_the_batch():
 
 def test_is_not_a_mean_of_per_image_losses():
   probs, labels, _ = _case(3, (2, 10), positive_rate=0.5)
+  probs = probs.astype(np.float32)
   labels[1, :] = 0
   labels[1, 0] = 1
   batch = float(losses.soft_iou_loss(probs, labels))
@@ -166,3 +167,14 @@ def test_pmap_gives_the_global_batch_loss_and_gradient(loss_name):
   np.testing.assert_allclose(grad[0], expected_grad, rtol=1e-4, atol=1e-7)
   np.testing.assert_allclose(grad[1], expected_grad, rtol=1e-4, atol=1e-7)
   assert abs(float(mean_of_local[0]) - float(expected_loss)) > 1e-3
+
+
+def test_multiclass_cross_entropy_matches_numpy_and_ignores_void():
+  rng = np.random.default_rng(5)
+  logits = rng.normal(size=(2, 3, 4)).astype(np.float32)
+  labels = np.array([[0, 3, 1], [2, 255, 1]])
+  mask = (labels != 255).astype(np.float32)
+  value = float(losses.multiclass_cross_entropy_loss(jnp.asarray(logits), labels, mask))
+  log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  picked = [log_probs[i, j, labels[i, j]] for i in range(2) for j in range(3) if mask[i, j]]
+  assert value == pytest.approx(-np.mean(picked), rel=1e-5)

@@ -81,3 +81,12 @@ def test_unreadable_paths_are_user_errors(tmp_path):
   (tmp_path / "weights.bin").write_bytes(b"x")
   with pytest.raises(UserError, match="neither"):
     pretrained.read_state_dict(str(tmp_path / "weights.bin"))
+
+
+def test_export_then_load_gives_back_the_same_backbone(model_and_params):
+  _, params = model_and_params
+  trained = jax.tree_util.tree_map(lambda x: x + 0.5, params)
+  reloaded = pretrained.load_alexnet_into(params, pretrained.export_alexnet_state(trained))
+  for name in pretrained.LAYER_KEYS:
+    np.testing.assert_array_equal(reloaded[name]["kernel"], trained[name]["kernel"])
+  np.testing.assert_array_equal(reloaded["score"]["kernel"], params["score"]["kernel"])

@@ -179,3 +179,16 @@ def test_collapse_is_recognised_only_after_learning():
   assert train._collapsed(0.4, silent)
   assert not train._collapsed(0.0, silent)  # never learned: not a collapse
   assert not train._collapsed(0.4, {"tp": 3, "fp": 0, "fn": 50})
+
+
+def test_pretrained_shared_backbone_initialises_a_run(tmp_path):
+  backbone = tmp_path / "backbone.npz"
+  pretrain = _run_script("pretrain_backbone.py", "--dataset=synthetic", "--width_mult=0.0625",
+                         "--image_size=48x64", "--train_steps=3", "--batch_size=2",
+                         f"--out={backbone}")
+  assert pretrain.returncode == 0, pretrain.stderr[-2000:]
+  finished = _run_cli(*_quick_flags(tmp_path / "run", 2), f"--init={backbone}")
+  assert finished.returncode == 0, finished.stderr[-2000:]
+  wrong_width = _run_cli(*_quick_flags(tmp_path / "other", 2), f"--init={backbone}",
+                         "--width_mult=0.125")
+  assert wrong_width.returncode == 2 and "does not fit" in wrong_width.stderr

@@ -33,10 +33,16 @@ def normalize_image(image, backbone: str):
   return (image / 255.0 - tf.constant(TORCHVISION_MEAN)) / tf.constant(TORCHVISION_STD)
 
 
-def binarize(example, *, category_id: int, void: int):
-  """Raw example -> ``{image uint8 [H,W,3], label uint8 [H,W], mask uint8 [H,W]}``."""
+def binarize(example, *, category_id: int | None, void: int):
+  """Raw example -> ``{image uint8 [H,W,3], label uint8 [H,W], mask uint8 [H,W]}``.
+
+  ``category_id=None`` keeps every class id (void set to 0 under ``mask = 0``): the
+  multi-class labels used to pre-train a shared backbone.
+  """
   classes = example["label"][..., 0]
   mask = tf.cast(classes != void, tf.uint8)
+  if category_id is None:
+    return {"image": example["image"], "label": classes * mask, "mask": mask}
   label = tf.cast(classes == category_id, tf.uint8) * mask
   return {"image": example["image"], "label": label, "mask": mask}
 
@@ -111,6 +117,15 @@ def make_train_dataset(examples, *, category_id: int, void: int, image_size, bat
         lambda a, b: {k: tf.concat([a[k], b[k]], 0) for k in a})
   batches = batches.map(lambda b: _split_for_devices(b, device_count))
   return batches.prefetch(tf.data.AUTOTUNE), positive_count, example_count
+
+
+def make_multiclass_train_dataset(examples, *, void: int, image_size, batch_size: int,
+                                  backbone: str, seed: int, device_count: int | None = None):
+  """Infinite batches with every class id kept (no positive rule), for backbone pre-training."""
+  prepared = examples.map(lambda e: resize(binarize(e, category_id=None, void=void), image_size),
+                          num_parallel_calls=tf.data.AUTOTUNE).cache()
+  batches = _augmented_stream(prepared, seed=seed, stream=2, backbone=backbone).batch(batch_size)
+  return batches.map(lambda b: _split_for_devices(b, device_count)).prefetch(tf.data.AUTOTUNE)
 
 
 def make_eval_dataset(examples, *, category_id: int, void: int, pad_to, batch_size: int,

@@ -1,0 +1,77 @@
+"""Pre-train one shared backbone on all classes of a dataset's training split, for --init.
+
+Stands in for the ImageNet initialisation that cannot be downloaded here: FCN-32s with one
+output per class is trained with per-pixel softmax cross-entropy on the first 80% of the
+train list (never the selection, val or test images), and conv1-fc7 are saved as a
+torchvision-style .npz. Both losses are then fine-tuned from the same file, which is the
+paper's regime (fine-tuning a pretrained network with each loss).
+
+  python experiments/pretrain_backbone.py --dataset=camvid --data_dir=../shared/data/camvid \
+      --width_mult=0.25 --image_size=180x240 --train_steps=1500 --out=camvid_backbone.npz
+  python experiments/run.py --dataset=camvid --category=pole --init=camvid_backbone.npz ...
+"""
+
+import os
+import sys
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import flags  # pylint: disable=wrong-import-position
+from fcn_iou_jax import cli, losses, models, pretrained, steps  # pylint: disable=wrong-import-position
+from fcn_iou_jax.data import pipeline, sources  # pylint: disable=wrong-import-position
+from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
+
+
+def main(argv):
+  parser = cli.make_parser(__doc__)
+  parser.add_argument("--dataset", default="camvid", choices=sorted(sources.DATASETS))
+  parser.add_argument("--data_dir", default=None)
+  parser.add_argument("--prepared_dir", default=None)
+  parser.add_argument("--backbone", default="caffe", choices=["caffe", "torchvision"])
+  parser.add_argument("--width_mult", type=float, default=0.25)
+  parser.add_argument("--image_size", type=flags.parse_image_size, default=(180, 240))
+  parser.add_argument("--batch_size", type=int, default=8)
+  parser.add_argument("--learning_rate", type=float, default=3e-4)
+  parser.add_argument("--train_steps", type=int, default=1500)
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--out", required=True, help=".npz to write")
+  args = parser.parse_args(argv)
+  if not args.out.endswith(".npz"):
+    raise UserError(f"--out={args.out}: must end in .npz")
+  cli.hide_accelerators_from_tensorflow()
+  source = sources.Source(args.dataset, data_dir=args.data_dir, prepared_dir=args.prepared_dir)
+  labels = source.spec.labels
+  model = models.FCN32s(backbone=args.backbone, width_mult=args.width_mult,
+                        num_classes=len(labels.names))
+  tx = steps.make_optimizer("adam", learning_rate=args.learning_rate, momentum=0.0,
+                            weight_decay=5e-4)
+  parallel = steps.ParallelSteps("pmap", model=model,
+                                 loss_fn=losses.multiclass_cross_entropy_loss, tx=tx)
+  init_key, dropout_key = jax.random.split(jax.random.key(args.seed))
+  state = parallel.put_state(steps.create_train_state(models.init_params(model, init_key), tx,
+                                                      dropout_key))
+  batches = pipeline.make_multiclass_train_dataset(
+      source.examples("selection_train"), void=labels.void, image_size=args.image_size,
+      batch_size=args.batch_size, backbone=args.backbone, seed=args.seed,
+      device_count=parallel.pipeline_device_count).as_numpy_iterator()
+  bar = tqdm(range(1, args.train_steps + 1), unit="step", mininterval=2.0)
+  for step in bar:
+    state, metrics = parallel.train(state, parallel.put_batch(next(batches)))
+    if step % 50 == 0:
+      loss = float(parallel.first(metrics["loss"]))
+      if not np.isfinite(loss):
+        raise UserError(f"loss became {loss} at step {step}; lower --learning_rate")
+      bar.set_postfix(loss=f"{loss:.3f}")
+  params = parallel.get_state(state).params
+  temporary = f"{args.out}.tmp.npz"
+  np.savez(temporary, **pretrained.export_alexnet_state(params))
+  os.replace(temporary, args.out)
+  print(f"wrote {args.out}: conv1-fc7 of a {args.backbone} backbone at width {args.width_mult}")
+
+
+if __name__ == "__main__":
+  sys.exit(cli.run(main))
