@@ -64,7 +64,11 @@ def deviations(settings: dict) -> list[str]:
   lines = []
   for key, paper_value in PAPER.items():
     if settings[key] != paper_value:
-      lines.append(f"{key}: {settings[key]} instead of {paper_value} ({WHY.get(key, '')})")
+      why = WHY.get(key, "")
+      if key == "init" and settings[key] != "scratch":
+        why = ("a backbone pre-trained here on the dataset's multi-class train labels "
+               "(experiments/pretrain_backbone.py) stands in for ImageNet weights")
+      lines.append(f"{key}: {settings[key]} instead of {paper_value} ({why})")
   return lines
 
 
@@ -78,8 +82,9 @@ def run_flags(settings: dict, init_path: str | None) -> list[str]:
   return [f"--{key}={value}" for key, value in settings.items() if value is not None]
 
 
-def planned_runs(grid: str, seeds, out_dir: str):
-  dataset, categories = GRIDS[grid]
+def planned_runs(grid: str, seeds, out_dir: str, categories=None):
+  dataset, all_categories = GRIDS[grid]
+  categories = categories or all_categories
   variants = [(c, None) for c in categories]
   if grid == "sweep":
     variants = [(categories[0], ratio) for ratio in SWEEP_RATIOS]
@@ -98,21 +103,28 @@ def main(argv):
   parser.add_argument("--protocol", default="cpu", choices=sorted(PROTOCOLS))
   parser.add_argument("--seeds", default="0,1,2")
   parser.add_argument("--data_dir", default=None)
-  parser.add_argument("--init", default=None, help="ImageNet AlexNet weights (paper protocol)")
+  parser.add_argument("--init", default=None,
+                      help="backbone weights: ImageNet AlexNet (paper protocol), or a shared "
+                           "backbone from pretrain_backbone.py (any protocol)")
+  parser.add_argument("--categories", default=None, help="a subset of the grid's categories")
   parser.add_argument("--train_steps", type=int, default=None, help="override the protocol's")
   parser.add_argument("--out", default="runs/reproduce")
-  parser.add_argument("--report", default=None, help="report folder (default: results/<grid>-<protocol>)")
+  parser.add_argument("--report", default=None,
+                      help="report folder (default: results/<basename of --out>/<grid>-<protocol>)")
   args = parser.parse_args(argv)
   protocol = "sweep" if args.grid == "sweep" else args.protocol
   out_dir = os.path.join(args.out, f"{args.grid}-{protocol}")
   settings = dict(PROTOCOLS[protocol])
+  if args.init and settings["init"] == "scratch":
+    settings["init"] = args.init
   if args.train_steps:
     settings["train_steps"] = args.train_steps
   flags = run_flags(settings, args.init)
   if args.data_dir:
     flags.append(f"--data_dir={args.data_dir}")
   seeds = [int(s) for s in args.seeds.split(",")]
-  runs = list(planned_runs(args.grid, seeds, out_dir))
+  categories = args.categories.split(",") if args.categories else None
+  runs = list(planned_runs(args.grid, seeds, out_dir, categories))
   for index, (workdir, run_specific) in enumerate(runs, 1):
     if os.path.exists(os.path.join(workdir, "results.json")):
       print(f"[{index}/{len(runs)}] {workdir}: done before, skipped", flush=True)
@@ -125,7 +137,8 @@ def main(argv):
     if finished.returncode != 0:
       raise UserError(f"{workdir}: run.py exited with {finished.returncode}; rerun to resume")
     print(f"    finished in {time.time() - start:.0f} s", flush=True)
-  report_dir = args.report or os.path.join("results", f"{args.grid}-{protocol}")
+  report_dir = args.report or os.path.join("results", os.path.basename(args.out.rstrip("/")),
+                                           f"{args.grid}-{protocol}")
   report.write_report(out_dir, report_dir, title=f"{args.grid} ({protocol} protocol)",
                       deviations=deviations(settings), data_dir=args.data_dir)
 
