@@ -10,7 +10,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-from fcn_iou_jax import cli, inference
+from fcn_iou_jax import cli, inference, train
 from fcn_iou_jax.errors import UserError
 
 OVERLAY_COLOUR = np.array([255, 40, 40], np.float32)
@@ -39,7 +39,9 @@ def main(argv):
   model, params = inference.load_best_params(args.workdir, config)
   os.makedirs(args.out, exist_ok=True)
   for path, image in images.items():
-    mask = inference.predict_probabilities(model, params, image, config.backbone) > args.threshold
+    probs = inference.predict_probabilities(model, params, image, config.backbone,
+                                            train.eval_input_scale(config))
+    mask = probs > args.threshold
     name = os.path.splitext(os.path.basename(path))[0]
     Image.fromarray((mask * 255).astype(np.uint8)).save(os.path.join(args.out, f"{name}_mask.png"))
     overlay = image.astype(np.float32)

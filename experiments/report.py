@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from fcn_iou_jax import cli, inference, run_log
+from fcn_iou_jax import cli, inference, run_log, train
 from fcn_iou_jax.data import sources, statistics
 
 # Rahman & Wang (2016), Table 4 (CamVid) and Tables 1/3 (VOC 2010/2011 person), IoU in %.
@@ -39,6 +39,10 @@ def _load_runs(runs_dir):
   for path in sorted(glob.glob(os.path.join(runs_dir, "*", "results.json"))):
     result = run_log.read_json(path)
     result["workdir"] = os.path.dirname(path)
+    for split in ("val", "test"):  # a later re-evaluation (experiments/evaluate.py) wins
+      rescored = run_log.read_json(os.path.join(result["workdir"], f"eval_{split}.json"))
+      if rescored:
+        result[split] = rescored
     runs.append(result)
   return runs
 
@@ -187,8 +191,9 @@ def _examples_figure(runs, data_dir, path):
       run = chosen[(category, loss)]
       config = inference.load_config(run["workdir"])
       model, params = inference.load_best_params(run["workdir"], config)
-      panels.append(inference.predict_probabilities(model, params, example["image"],
-                                                    config.backbone) > 0.5)
+      panels.append(inference.predict_probabilities(
+          model, params, example["image"], config.backbone,
+          train.eval_input_scale(config)) > 0.5)
     for column, (panel, name) in enumerate(zip(panels, ("image", "ground truth", "FCN_IoU",
                                                         "FCN_acc"))):
       axes[row, column].imshow(panel, cmap=None if column == 0 else "gray")

@@ -12,12 +12,13 @@ from fcn_iou_jax.data import pipeline
 
 
 def evaluate_split(steps, params, source, split: str, *, category_id: int, batch_size: int,
-                   backbone: str) -> dict:
+                   backbone: str, input_scale: float = 1.0) -> dict:
   """``{iou, per_image_iou, tp, fp, fn, tn, images}`` of ``params`` on ``split``.
 
   Images keep their original resolution, padded to the dataset's static eval shape with
   ``mask = 0``. Each process evaluates its own shard; counts are gathered from all.
-  ``batch_size`` is the global eval batch.
+  ``batch_size`` is the global eval batch; ``input_scale`` resizes the network's input
+  (for models trained on resized images), never the labels.
   """
   processes = jax.process_count()
   local_batch = batch_size // processes
@@ -25,10 +26,10 @@ def evaluate_split(steps, params, source, split: str, *, category_id: int, batch
   dataset = pipeline.make_eval_dataset(
       source.examples(split, shard_index=jax.process_index(), shard_count=processes),
       category_id=category_id, void=source.spec.labels.void, pad_to=pad_to,
-      batch_size=local_batch, backbone=backbone)
+      batch_size=local_batch, backbone=backbone, input_scale=input_scale)
   # Every process runs the same number of steps (shards may differ by one image).
   batches = math.ceil(math.ceil(source.num_examples(split) / processes) / local_batch)
-  empty = {"image": np.zeros((0, *pad_to, 3), np.float32),
+  empty = {"image": np.zeros((0, *pipeline.scaled_size(pad_to, input_scale), 3), np.float32),
            "label": np.zeros((0, *pad_to), np.uint8), "mask": np.zeros((0, *pad_to), np.uint8)}
   accumulator = metrics.IoUAccumulator()
   iterator = dataset.as_numpy_iterator()

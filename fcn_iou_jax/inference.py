@@ -7,6 +7,7 @@ import os
 
 import jax
 import numpy as np
+import tensorflow as tf
 
 from fcn_iou_jax import checkpoints, run_log, steps, train
 from fcn_iou_jax.config import Config
@@ -39,8 +40,16 @@ def load_best_params(workdir: str, config: Config):
   return model, state.params
 
 
-def predict_probabilities(model, params, image: np.ndarray, backbone: str) -> np.ndarray:
-  """``[H, W]`` foreground probabilities for one uint8 RGB image ``[H, W, 3]``."""
-  normalized = pipeline.normalize_image(image, backbone).numpy()
-  logits = jax.jit(lambda p, x: model.apply({"params": p}, x))(params, normalized[None])
-  return np.asarray(jax.nn.sigmoid(logits[0]))
+def predict_probabilities(model, params, image: np.ndarray, backbone: str,
+                          input_scale: float = 1.0) -> np.ndarray:
+  """``[H, W]`` foreground probabilities for one uint8 RGB image ``[H, W, 3]``.
+
+  With ``input_scale != 1`` the network sees the image resized by that factor (the scale it
+  was trained at) and its scores are resized back to ``H x W``.
+  """
+  normalized = pipeline.normalize_image(image, backbone)
+  if input_scale != 1.0:
+    normalized = tf.image.resize(normalized, pipeline.scaled_size(image.shape[:2], input_scale))
+  logits = jax.jit(lambda p, x: model.apply({"params": p}, x))(params, normalized.numpy()[None])
+  logits = jax.image.resize(logits[0], image.shape[:2], "bilinear")
+  return np.asarray(jax.nn.sigmoid(logits))

@@ -79,9 +79,13 @@ def train_step(state: TrainState, batch, *, model, loss_fn: Callable, tx, axis_n
 def eval_step(params, batch, *, model):
   """Per-image confusion counts ``{tp, fp, fn, tn, valid}: [B]`` of ``batch``.
 
-  ``batch["valid"]`` is 0 for the empty images that pad a short final batch.
+  ``batch["valid"]`` is 0 for the empty images that pad a short final batch. Scores of an
+  image given at another scale than its label are resized (bilinear) to the label's grid.
   """
-  probs = jax.nn.sigmoid(model.apply({"params": params}, batch["image"], train=False))
+  logits = model.apply({"params": params}, batch["image"], train=False)
+  if logits.shape != batch["label"].shape:
+    logits = jax.image.resize(logits, batch["label"].shape, "bilinear")
+  probs = jax.nn.sigmoid(logits)
   counts = metrics.confusion_counts(probs, batch["label"], batch["mask"], per_image=True)
   return dict(counts, valid=batch["valid"])
 

@@ -40,6 +40,14 @@ def initial_params(config: Config, model: models.FCN32s, rng):
   return pretrained.load_alexnet_into(params, state, source=config.init)
 
 
+def eval_input_scale(config: Config) -> float:
+  """Factor by which eval images are resized for the network: the training resize relative
+  to the dataset's own training size (1 at the paper's sizes; 0.5 for CamVid at 180x240)."""
+  if config.image_size is None:
+    return 1.0
+  return config.image_size[0] / sources.get_spec(config.dataset).train_size[0]
+
+
 def build_source(config: Config) -> sources.Source:
   spec = sources.get_spec(config.dataset)
   size = spec.train_size
@@ -124,7 +132,8 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
 
   evaluate = lambda state_params, split: evaluation.evaluate_split(
       parallel, state_params, source, split, category_id=category_id,
-      batch_size=config.eval_batch_size, backbone=config.backbone)
+      batch_size=config.eval_batch_size, backbone=config.backbone,
+      input_scale=eval_input_scale(config))
   state = parallel.put_state(host_state)
   if start_step < config.train_steps:
     state, progress, throughput = _train(config, workdir, parallel, state, progress, source,

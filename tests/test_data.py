@@ -209,3 +209,13 @@ def test_training_without_any_positive_is_refused():
   with pytest.raises(UserError, match="no training image contains"):
     pipeline.make_train_dataset(_raw_examples([np.zeros((4, 4))] * 3), category_id=1, void=255,
                                 image_size=(4, 4), batch_size=2, backbone="caffe", seed=0)
+
+
+def test_eval_input_scale_resizes_images_but_never_labels():
+  examples = tf.data.Dataset.from_tensor_slices({
+      "image": np.zeros((1, 6, 8, 3), np.uint8), "label": np.ones((1, 6, 8, 1), np.uint8)})
+  batch = next(pipeline.make_eval_dataset(examples, category_id=1, void=255, pad_to=(8, 8),
+                                          batch_size=1, backbone="caffe",
+                                          input_scale=0.5).as_numpy_iterator())
+  assert batch["image"].shape == (1, 4, 4, 3) and batch["label"].shape == (1, 8, 8)
+  assert batch["mask"].sum() == 48 and (batch["height"][0], batch["width"][0]) == (6, 8)

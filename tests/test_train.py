@@ -192,3 +192,12 @@ def test_pretrained_shared_backbone_initialises_a_run(tmp_path):
   wrong_width = _run_cli(*_quick_flags(tmp_path / "other", 2), f"--init={backbone}",
                          "--width_mult=0.125")
   assert wrong_width.returncode == 2 and "does not fit" in wrong_width.stderr
+
+
+def test_model_trained_on_resized_images_is_scored_on_original_pixels(tmp_path):
+  config = Config(**QUICK, image_size=(48, 64), train_steps=2, eval_every=2)
+  assert train.eval_input_scale(config) == 0.5
+  results = train.train_and_evaluate(config, str(tmp_path))
+  val = results["val"]
+  counts = statistics.class_pixel_counts(sources.Source("synthetic").examples("val"), 3)
+  assert val["tp"] + val["fn"] == counts[1]  # every original-resolution object pixel counted

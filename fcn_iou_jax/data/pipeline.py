@@ -128,27 +128,42 @@ def make_multiclass_train_dataset(examples, *, void: int, image_size, batch_size
   return batches.map(lambda b: _split_for_devices(b, device_count)).prefetch(tf.data.AUTOTUNE)
 
 
-def make_eval_dataset(examples, *, category_id: int, void: int, pad_to, batch_size: int,
-                      backbone: str):
-  """Original-resolution batches padded to ``pad_to`` with ``mask = 0`` on padding.
+def scaled_size(size, scale: float):
+  """``(round(h * scale), round(w * scale))``."""
+  return tuple(int(round(n * scale)) for n in size)
 
-  Batch leaves: ``image [B, H, W, 3]`` float32, ``label``/``mask [B, H, W]`` uint8,
-  ``height``/``width [B]`` (the original size). The last batch may be short: see
-  :func:`pad_batch`.
+
+def make_eval_dataset(examples, *, category_id: int, void: int, pad_to, batch_size: int,
+                      backbone: str, input_scale: float = 1.0):
+  """Original-resolution labels padded to ``pad_to`` with ``mask = 0`` on padding.
+
+  The image is the original one, or, with ``input_scale != 1`` (a model trained on images
+  resized by that factor), that image resized by ``input_scale`` so the network sees objects
+  at the scale it learned; the eval step brings its scores back to the label's resolution, so
+  the metric is always counted on original pixels.
+
+  Batch leaves: ``image [B, H', W', 3]`` float32 (``H' = H * input_scale``),
+  ``label``/``mask [B, H, W]`` uint8, ``height``/``width [B]`` (the original size). The last
+  batch may be short: see :func:`pad_batch`.
   """
   height, width = pad_to
+  image_pad = scaled_size(pad_to, input_scale)
 
   def prepare(example):
     example = binarize(example, category_id=category_id, void=void)
     size = tf.shape(example["label"])
     tf.debugging.assert_less_equal(size, tf.constant([height, width]),
                                    message=f"image larger than the eval size {pad_to}")
-    return {"image": normalize_image(example["image"], backbone), "label": example["label"],
-            "mask": example["mask"], "height": size[0], "width": size[1]}
+    image = normalize_image(example["image"], backbone)
+    if input_scale != 1.0:
+      scaled = tf.cast(tf.round(tf.cast(size, tf.float32) * input_scale), tf.int32)
+      image = tf.image.resize(image, scaled, method="bilinear")
+    return {"image": image, "label": example["label"], "mask": example["mask"],
+            "height": size[0], "width": size[1]}
 
   return (examples.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
           .padded_batch(batch_size, padded_shapes={
-              "image": [height, width, 3], "label": [height, width], "mask": [height, width],
+              "image": [*image_pad, 3], "label": [height, width], "mask": [height, width],
               "height": [], "width": []})
           .prefetch(tf.data.AUTOTUNE))
 
