@@ -18,6 +18,8 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 from fcn_iou_jax import cli, inference, run_log, train
 from fcn_iou_jax.data import sources, statistics
 
@@ -245,10 +247,20 @@ def main(argv):
   parser.add_argument("--out", required=True)
   parser.add_argument("--data_dir", default=None)
   parser.add_argument("--title", default=None)
+  parser.add_argument("--protocol", default=None, help="list this reproduce.py protocol's "
+                      "deviations from the paper in the header")
+  parser.add_argument("--init", default=None, help="with --protocol: the --init the grid used")
   args = parser.parse_args(argv)
   cli.hide_accelerators_from_tensorflow()
+  deviations = []
+  if args.protocol:
+    import reproduce  # pylint: disable=import-outside-toplevel
+    settings = dict(reproduce.PROTOCOLS[args.protocol])
+    if args.init:
+      settings["init"] = args.init
+    deviations = reproduce.deviations(settings)
   write_report(args.runs, args.out, title=args.title or os.path.basename(args.runs.rstrip("/")),
-               data_dir=args.data_dir)
+               deviations=deviations, data_dir=args.data_dir)
 
 
 if __name__ == "__main__":
