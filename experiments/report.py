@@ -106,8 +106,11 @@ def summarise(runs, data_dir=None):
       row[loss]["seeds"] = sorted(m["seed"] for m in members)
       row[loss]["collapses"] = [(m["seed"], m["collapse_step"]) for m in members
                                 if m.get("collapse_step")]
+    if row["all_foreground_val_iou"] is None and ratio:  # no val split: selection is from train
+      row["all_foreground_val_iou"] = 1.0 / (1.0 + ratio)
     baseline = row["all_foreground_val_iou"] or 0.0
-    best_val = max((row[l]["val"]["iou"][0] for l in by_loss if row[l]["val"]["iou"]), default=0)
+    split = "val" if any(row[l]["val"]["iou"] for l in by_loss) else "selection"
+    best_val = max((row[l][split]["iou"][0] for l in by_loss if row[l][split]["iou"]), default=0)
     row["learned"] = best_val > baseline + LEARNED_MARGIN
     summary.append(row)
   return dataset, summary
@@ -117,6 +120,7 @@ def _table(dataset, summary):
   paper_key = "voc" if dataset.startswith("voc") else dataset
   splits = [s for s in ("val", "test")
             if any(r.get(l, {}).get(s, {}).get("iou") for r in summary for l in ("iou", "softmax"))]
+  splits = splits or ["selection"]  # e.g. the shared VOC copy, which has no val list
   columns = [f"{r['label']}" + (f" (bg:obj {r['background_to_object']:.0f})"
                                 if r["background_to_object"] else "") for r in summary]
   header = "| method | " + " | ".join(f"{c} {s}" for c in columns for s in splits) + " |"
@@ -135,7 +139,7 @@ def _table(dataset, summary):
   if any(PAPER_RESULTS.get((paper_key, r["category"])) for r in summary):
     lines += paper_cells
   baseline = [f"{100 * r['all_foreground_val_iou']:.1f}" if r["all_foreground_val_iou"] else "–"
-              for r in summary for s in splits if s == "val"] if "val" in splits else []
+              for r in summary for s in splits if s in ("val", "selection")]
   if baseline and len(splits) == 1:
     lines.append("| all-foreground baseline | " + " | ".join(baseline) + " |")
   return "\n".join(lines)
