@@ -97,7 +97,6 @@ class ParallelSteps:
     if mode not in ("pmap", "jit"):
       raise ValueError(f"unknown parallel mode {mode!r}; choose from pmap, jit")
     self.mode = mode
-    self.device_count = jax.device_count()
     self.local_device_count = jax.local_device_count()
     if mode == "pmap":
       self.train = jax.pmap(functools.partial(train_step, model=model, loss_fn=loss_fn, tx=tx,

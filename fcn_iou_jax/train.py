@@ -136,7 +136,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
       input_scale=eval_input_scale(config))
   state = parallel.put_state(host_state)
   if start_step < config.train_steps:
-    state, progress, throughput = _train(config, workdir, parallel, state, progress, source,
+    state, progress, throughput = _train(config, parallel, state, progress, source,
                                          category_id, store, log, evaluate, start_step)
   else:
     throughput = _Throughput()
@@ -167,7 +167,7 @@ def _best_selection(progress: dict) -> dict:
   return {key: best[0][key] for key in ("iou", "per_image_iou")} if best else {}
 
 
-def _train(config, workdir, parallel, state, progress, source, category_id, store, log,
+def _train(config, parallel, state, progress, source, category_id, store, log,
            evaluate, start_step):
   processes = jax.process_count()
   image_size = tuple(config.image_size or source.spec.train_size)
