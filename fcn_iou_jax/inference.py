@@ -31,8 +31,7 @@ def load_best_params(workdir: str, config: Config):
   if store.latest_step("best") is None:
     raise UserError(f"--workdir={workdir} has no best checkpoint yet (no evaluation ran)")
   model = train.build_model(config)
-  tx = steps.make_optimizer(config.optimizer, learning_rate=config.learning_rate,
-                            momentum=config.momentum, weight_decay=config.weight_decay)
+  tx = train.build_optimizer(config)
   params = jax.eval_shape(lambda: train.initial_params(
       dataclasses.replace(config, init="scratch"), model, jax.random.key(0)))
   template = jax.eval_shape(lambda: steps.create_train_state(params, tx, jax.random.key(0)))

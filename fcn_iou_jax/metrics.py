@@ -77,15 +77,11 @@ class IoUAccumulator:
         values = values[np.asarray(valid_images).reshape(-1) > 0]
       self._per_image[name].append(values.astype(np.int64))
 
-  def totals(self):
-    return {name: int(np.concatenate(v or [np.zeros(0, np.int64)]).sum())
-            for name, v in self._per_image.items()}
-
   def result(self):
     """``{iou, per_image_iou, tp, fp, fn, tn, images}``."""
-    totals = self.totals()
     per_image = {n: np.concatenate(v or [np.zeros(0, np.int64)])
                  for n, v in self._per_image.items()}
+    totals = {name: int(values.sum()) for name, values in per_image.items()}
     return {
         "iou": iou_from_counts(totals["tp"], totals["fp"], totals["fn"]),
         "per_image_iou": per_image_iou(per_image["tp"], per_image["fp"], per_image["fn"]),

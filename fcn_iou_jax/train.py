@@ -31,6 +31,11 @@ def build_model(config: Config) -> models.FCN32s:
                        dtype=jnp.dtype(config.dtype))
 
 
+def build_optimizer(config: Config):
+  return steps.make_optimizer(config.optimizer, learning_rate=config.learning_rate,
+                              momentum=config.momentum, weight_decay=config.weight_decay)
+
+
 def initial_params(config: Config, model: models.FCN32s, rng):
   """Scratch initialisation, or ImageNet AlexNet weights from ``config.init``."""
   params = models.init_params(model, rng)
@@ -117,8 +122,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   source = build_source(config)
 
   model = build_model(config)
-  tx = steps.make_optimizer(config.optimizer, learning_rate=config.learning_rate,
-                            momentum=config.momentum, weight_decay=config.weight_decay)
+  tx = build_optimizer(config)
   parallel = steps.ParallelSteps(config.parallel, model=model, loss_fn=loss_fn, tx=tx)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
   host_state = steps.create_train_state(initial_params(config, model, init_rng), tx, dropout_rng)
