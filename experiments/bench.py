@@ -1,8 +1,10 @@
 """Benchmarks: train step vs PyTorch, the loss kernel, the input pipeline, compile time.
 
-  python experiments/bench.py                       # everything, default sizes
+  python experiments/bench.py                       # everything but time_to_result
   python experiments/bench.py --only=train_step --batch_sizes=1,4 --repeats=5
   python experiments/bench.py --only=pipeline --camvid_dir=../shared/data/camvid
+  # Wall time of one CPU-protocol run (reproduce.py's preset, CamVid road, IoU loss):
+  python experiments/bench.py --only=time_to_result --init=runs/.../shared_backbone.npz
 
 Each sub-benchmark prints a Markdown table; all results go to --out as JSON. Speeds are
 medians of interleaved repeats in one process, reported as ratios to a reference measured
@@ -15,6 +17,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 # PyTorch's OpenMP threads otherwise spin after each op and steal the cores from XLA's
@@ -183,15 +186,12 @@ def bench_loss(repeats):
       "copy_roof": jax.jit(lambda p, y: (p + y)),  # reads 2 arrays, writes 1: same bytes
   }
   bytes_moved = 3 * probs.size * 4
-  times = {}
-  for name, function in variants.items():
-    jax.block_until_ready(function(probs, labels))
-    times[name] = _median_seconds(lambda f=function: jax.block_until_ready(f(probs, labels)),
-                                  repeats)
+  runners = {name: (lambda f=function: jax.block_until_ready(f(probs, labels)))
+             for name, function in variants.items()}
   try:
     import torch  # pylint: disable=import-outside-toplevel
-    torch_probs = torch.from_numpy(np.asarray(probs)).requires_grad_(True)
-    torch_labels = torch.from_numpy(np.asarray(labels))
+    torch_probs = torch.from_numpy(np.array(probs)).requires_grad_(True)
+    torch_labels = torch.from_numpy(np.array(labels))
 
     def torch_loss():
       torch_probs.grad = None
@@ -199,10 +199,16 @@ def bench_loss(repeats):
       union = (torch_probs + torch_labels - torch_probs * torch_labels).sum()
       (1 - inter / union).backward()
 
-    torch_loss()
-    times["torch_autograd"] = _median_seconds(torch_loss, repeats)
+    runners["torch_autograd"] = torch_loss
   except ImportError:
     pass
+  samples = {name: [] for name in runners}
+  for name, run in runners.items():
+    run()  # compile / warm up
+  for _ in range(repeats):  # interleaved
+    for name, run in runners.items():
+      samples[name].append(_median_seconds(run, 1))
+  times = {name: float(np.median(values)) for name, values in samples.items()}
   rows = [{"variant": name, "ms": 1e3 * t, "GB_per_s": bytes_moved / t / 1e9,
            "fraction_of_copy": times["copy_roof"] / t} for name, t in times.items()]
   _table(f"Soft-IoU value+gradient on {shape} float32", list(rows[0]),
@@ -242,6 +248,28 @@ def bench_compile(batch_size):
   return {"batch_size": batch_size, "compile_seconds": seconds}
 
 
+def bench_time_to_result(camvid_dir, init):
+  """Wall time of one run.py training of reproduce.py's CPU protocol, from launch to results."""
+  import reproduce  # pylint: disable=import-outside-toplevel
+  settings = dict(reproduce.PROTOCOLS["cpu"], init=init or "scratch")
+  flags = reproduce.run_flags(settings, init)
+  with tempfile.TemporaryDirectory() as workdir:
+    command = [sys.executable, os.path.join(os.path.dirname(__file__), "run.py"), *flags,
+               "--dataset=camvid", "--category=road", "--loss=iou", f"--data_dir={camvid_dir}",
+               f"--workdir={workdir}", "--log_every=100"]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    with open(os.path.join(workdir, "results.json"), encoding="utf-8") as handle:
+      result = json.load(handle)
+  row = {"run": "camvid road, iou loss, cpu protocol", "init": init or "scratch",
+         "train_steps": settings["train_steps"], "wall_seconds": seconds,
+         "train_images_per_sec": result["train_images_per_sec"], "val_iou": result["val"]["iou"]}
+  _table("Time to result of one CPU-protocol run", list(row),
+         [[f"{v:.3g}" if isinstance(v, float) else v for v in row.values()]])
+  return row
+
+
 def main(argv):
   parser = cli.make_parser(__doc__)
   parser.add_argument("--only", default="train_step,loss,pipeline,compile")
@@ -250,6 +278,8 @@ def main(argv):
   parser.add_argument("--memory", action="store_true", help="also peak RSS per framework")
   parser.add_argument("--camvid_dir", default=os.path.join("..", "shared", "data", "camvid"))
   parser.add_argument("--prepared_dir", default=None)
+  parser.add_argument("--init", default=None,
+                      help="time_to_result: the shared backbone .npz (default: from scratch)")
   parser.add_argument("--out", default="bench_results.json")
   parser.add_argument("--memory_probe", default=None, help=argparse_hidden())
   args = parser.parse_args(argv)
@@ -269,6 +299,8 @@ def main(argv):
     results["pipeline"] = bench_pipeline(args.camvid_dir, args.prepared_dir, 4, 50, step_rate)
   if "compile" in selected:
     results["compile"] = bench_compile(batch_sizes[-1])
+  if "time_to_result" in selected:
+    results["time_to_result"] = bench_time_to_result(args.camvid_dir, args.init)
   with open(args.out, "w", encoding="utf-8") as handle:
     json.dump(results, handle, indent=2)
   print(f"\nwrote {args.out}")

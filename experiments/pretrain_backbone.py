@@ -2,15 +2,18 @@
 
 Stands in for the ImageNet initialisation that cannot be downloaded here: FCN-32s with one
 output per class is trained with per-pixel softmax cross-entropy on the first 80% of the
-train list (never the selection, val or test images), and conv1-fc7 are saved as a
-torchvision-style .npz. Both losses are then fine-tuned from the same file, which is the
+train list (never the selection, val or test images), by default weighted by median-frequency
+balancing so that rare thin classes (pole, sign) shape the features too, and conv1-fc7 are
+saved as a torchvision-style .npz. Both losses are then fine-tuned from the same file, which is the
 paper's regime (fine-tuning a pretrained network with each loss).
 
   python experiments/pretrain_backbone.py --dataset=camvid --data_dir=../shared/data/camvid \
-      --width_mult=0.25 --image_size=180x240 --train_steps=1500 --out=camvid_backbone.npz
+      --width_mult=0.25 --image_size=360x480 --crop_size=180x240 --train_steps=2000 \
+      --out=camvid_backbone.npz
   python experiments/run.py --dataset=camvid --category=pole --init=camvid_backbone.npz ...
 """
 
+import functools
 import os
 import sys
 
@@ -22,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import flags  # pylint: disable=wrong-import-position
 from fcn_iou_jax import cli, losses, models, pretrained, steps  # pylint: disable=wrong-import-position
-from fcn_iou_jax.data import pipeline, sources  # pylint: disable=wrong-import-position
+from fcn_iou_jax.data import pipeline, sources, statistics  # pylint: disable=wrong-import-position
 from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
 
 
@@ -33,10 +36,16 @@ def main(argv):
   parser.add_argument("--prepared_dir", default=None)
   parser.add_argument("--backbone", default="caffe", choices=["caffe", "torchvision"])
   parser.add_argument("--width_mult", type=float, default=0.25)
-  parser.add_argument("--image_size", type=flags.parse_image_size, default=(180, 240))
+  parser.add_argument("--image_size", type=flags.parse_size("image_size"), default=None,
+                      help="training resize HxW (default: the dataset's training size)")
+  parser.add_argument("--crop_size", type=flags.parse_size("crop_size"), default=None,
+                      help="random training crop HxW after the resize (default: none)")
   parser.add_argument("--batch_size", type=int, default=8)
   parser.add_argument("--learning_rate", type=float, default=3e-4)
   parser.add_argument("--train_steps", type=int, default=1500)
+  parser.add_argument("--class_balance", default="median_frequency",
+                      choices=["median_frequency", "none"],
+                      help="per-class loss weights from the training pixels' class shares")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--out", required=True, help=".npz to write")
   args = parser.parse_args(argv)
@@ -49,15 +58,22 @@ def main(argv):
                         num_classes=len(labels.names))
   tx = steps.make_optimizer("adam", learning_rate=args.learning_rate, momentum=0.0,
                             weight_decay=5e-4)
-  parallel = steps.ParallelSteps("pmap", model=model,
-                                 loss_fn=losses.multiclass_cross_entropy_loss, tx=tx)
+  class_weights = None
+  if args.class_balance == "median_frequency":
+    counts = statistics.class_pixel_counts(source.examples("selection_train"), len(labels.names))
+    class_weights = statistics.median_frequency_weights(counts)
+    print("class weights: " + ", ".join(f"{name} {weight:.2f}" for name, weight
+                                        in zip(labels.names, class_weights)))
+  loss_fn = functools.partial(losses.multiclass_cross_entropy_loss, class_weights=class_weights)
+  parallel = steps.ParallelSteps("pmap", model=model, loss_fn=loss_fn, tx=tx)
   init_key, dropout_key = jax.random.split(jax.random.key(args.seed))
   state = parallel.put_state(steps.create_train_state(models.init_params(model, init_key), tx,
                                                       dropout_key))
   batches = pipeline.make_multiclass_train_dataset(
-      source.examples("selection_train"), void=labels.void, image_size=args.image_size,
+      source.examples("selection_train"), void=labels.void,
+      image_size=args.image_size or source.spec.train_size,
       batch_size=args.batch_size, backbone=args.backbone, seed=args.seed,
-      device_count=parallel.pipeline_device_count).as_numpy_iterator()
+      crop_size=args.crop_size, device_count=parallel.pipeline_device_count).as_numpy_iterator()
   bar = tqdm(range(1, args.train_steps + 1), unit="step", mininterval=2.0)
   for step in bar:
     state, metrics = parallel.train(state, parallel.put_batch(next(batches)))

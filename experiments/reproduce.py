@@ -1,6 +1,7 @@
 """Run the paper's IoU-vs-softmax comparison as a grid of run.py trainings, then report.
 
-  # CamVid, the paper's five categories, both losses, 3 seeds, CPU-sized (resumable):
+  # CamVid, the paper's five categories, both losses, 3 seeds, CPU-sized (resumable; the
+  # shared backbone is pre-trained first, once, into the grid's folder):
   python experiments/reproduce.py --grid=camvid --protocol=cpu --data_dir=../shared/data/camvid
   # One-seed pilot:
   python experiments/reproduce.py --grid=camvid --protocol=cpu --seeds=0 --data_dir=...
@@ -35,28 +36,36 @@ SWEEP_RATIOS = (2, 8, 30, 100, 300)
 LOSSES = ("softmax", "iou")
 
 # The paper's settings (Sec. 4.1); batch size and step count are not stated there.
-PAPER = {"backbone": "caffe", "width_mult": 1, "image_size": None, "optimizer": "sgd",
-         "learning_rate": 1e-4, "momentum": 0.99, "weight_decay": 5e-4, "batch_size": 4,
-         "train_steps": 20000, "eval_every": 500, "init": "imagenet"}
+PAPER = {"backbone": "caffe", "width_mult": 1, "image_size": None, "crop_size": None,
+         "optimizer": "sgd", "learning_rate": 1e-4, "momentum": 0.99, "weight_decay": 5e-4,
+         "batch_size": 4, "train_steps": 20000, "eval_every": 500, "init": "imagenet"}
 PROTOCOLS = {
     "paper": dict(PAPER),
-    "cpu": dict(PAPER, width_mult=0.25, image_size="180x240", optimizer="adam",
+    "cpu": dict(PAPER, width_mult=0.25, crop_size="180x240", optimizer="adam",
                 learning_rate=1e-4, batch_size=8, train_steps=600, eval_every=100,
-                init="scratch"),
+                init="shared"),
     "sweep": dict(PAPER, width_mult=0.125, image_size=None, optimizer="adam",
                   learning_rate=3e-4, batch_size=8, train_steps=300, eval_every=100,
                   init="scratch"),
 }
+BACKBONE_STEPS = 2000  # pre-training steps of the shared backbone (init="shared")
 WHY = {
     "width_mult": "a narrower network fits a 2-core CPU budget",
     "image_size": "half resolution fits a 2-core CPU budget",
-    "optimizer": "Adam converges from scratch in a few hundred steps; SGD 1e-4 does not",
+    "crop_size": "random crops of the full-resolution images: a quarter of the pixels per "
+                 "image, thin objects keep their full-resolution width; evaluation is on "
+                 "whole, original images",
+    "optimizer": "Adam converges in a few hundred steps; SGD 1e-4 does not",
     "learning_rate": "Adam's step size for the short budget",
     "train_steps": "a fixed budget instead of 'until convergence'",
     "eval_every": "more frequent model selection for a short run",
     "batch_size": "more images per step for a short run",
     "init": "ImageNet AlexNet weights cannot be downloaded here: trained from scratch",
 }
+SHARED_WHY = ("ImageNet AlexNet weights cannot be downloaded here: one backbone, pre-trained "
+              "here on the dataset's multi-class train labels (train[:80%] only, "
+              "median-frequency balanced, experiments/pretrain_backbone.py), stands in for "
+              "them; both losses are fine-tuned from it")
 
 
 def deviations(settings: dict) -> list[str]:
@@ -66,20 +75,41 @@ def deviations(settings: dict) -> list[str]:
     if settings[key] != paper_value:
       why = WHY.get(key, "")
       if key == "init" and settings[key] != "scratch":
-        why = ("a backbone pre-trained here on the dataset's multi-class train labels "
-               "(experiments/pretrain_backbone.py) stands in for ImageNet weights")
+        why = SHARED_WHY
       lines.append(f"{key}: {settings[key]} instead of {paper_value} ({why})")
   return lines
 
 
 def run_flags(settings: dict, init_path: str | None) -> list[str]:
+  """run.py flags for ``settings``; ``init_path`` fills an ``imagenet``/``shared`` init."""
   settings = dict(settings)
-  if settings["init"] == "imagenet":
+  if settings["init"] in ("imagenet", "shared"):
     if not init_path:
-      raise UserError("--protocol=paper needs --init=PATH to ImageNet AlexNet weights (.npz "
-                      "from experiments/convert_weights.py)")
+      raise UserError(f"init={settings['init']} needs --init=PATH to AlexNet weights (ImageNet: "
+                      ".npz from experiments/convert_weights.py)")
     settings["init"] = init_path
   return [f"--{key}={value}" for key, value in settings.items() if value is not None]
+
+
+def shared_backbone(out_dir: str, settings: dict, dataset: str, data_dir: str | None) -> str:
+  """Path of the grid's shared backbone, pre-trained first if it is not there yet."""
+  path = os.path.join(out_dir, "shared_backbone.npz")
+  if os.path.exists(path):
+    print(f"shared backbone: {path} (pre-trained before)", flush=True)
+    return path
+  os.makedirs(out_dir, exist_ok=True)
+  command = [sys.executable, os.path.join(os.path.dirname(__file__), "pretrain_backbone.py"),
+             f"--dataset={dataset}", f"--width_mult={settings['width_mult']}",
+             f"--backbone={settings['backbone']}", f"--train_steps={BACKBONE_STEPS}",
+             f"--out={path}"]
+  command += [f"--{key}={settings[key]}" for key in ("image_size", "crop_size") if settings[key]]
+  command += [f"--data_dir={data_dir}"] if data_dir else []
+  print(f"shared backbone: pre-training {path} ({BACKBONE_STEPS} steps)", flush=True)
+  start = time.time()
+  if subprocess.run(command, check=False).returncode != 0:
+    raise UserError(f"{path}: pretrain_backbone.py failed; rerun to retry")
+  print(f"    finished in {time.time() - start:.0f} s", flush=True)
+  return path
 
 
 def planned_runs(grid: str, seeds, out_dir: str, categories=None):
@@ -105,7 +135,8 @@ def main(argv):
   parser.add_argument("--data_dir", default=None)
   parser.add_argument("--init", default=None,
                       help="backbone weights: ImageNet AlexNet (paper protocol), or a shared "
-                           "backbone from pretrain_backbone.py (any protocol)")
+                           "backbone from pretrain_backbone.py (default for the cpu protocol: "
+                           "pre-trained once into the grid's folder)")
   parser.add_argument("--categories", default=None, help="a subset of the grid's categories")
   parser.add_argument("--train_steps", type=int, default=None, help="override the protocol's")
   parser.add_argument("--out", default="runs/reproduce")
@@ -119,7 +150,10 @@ def main(argv):
     settings["init"] = args.init
   if args.train_steps:
     settings["train_steps"] = args.train_steps
-  flags = run_flags(settings, args.init)
+  init_path = args.init
+  if settings["init"] == "shared" and not init_path:
+    init_path = shared_backbone(out_dir, settings, GRIDS[args.grid][0], args.data_dir)
+  flags = run_flags(settings, init_path)
   if args.data_dir:
     flags.append(f"--data_dir={args.data_dir}")
   seeds = [int(s) for s in args.seeds.split(",")]

@@ -18,6 +18,7 @@ class Config:
   data_dir: str | None = None  # raw dataset folder (default: $FCN_IOU_DATA_DIR/<dataset>)
   prepared_dir: str | None = None  # TFDS records (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)
   image_size: tuple[int, int] | None = None  # training resize (H, W); None: the paper's size
+  crop_size: tuple[int, int] | None = None  # random (H, W) crop after the resize; None: none
   synthetic_ratio: float = 8.0  # synthetic data only: background:object pixel ratio
   # Model.
   backbone: str = "caffe"  # caffe | torchvision AlexNet layout

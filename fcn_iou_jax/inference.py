@@ -19,8 +19,9 @@ def load_config(workdir: str) -> Config:
   saved = run_log.read_json(os.path.join(workdir, "config.json"))
   if saved is None:
     raise UserError(f"--workdir={workdir} holds no run (config.json is missing)")
-  if saved.get("image_size") is not None:
-    saved["image_size"] = tuple(saved["image_size"])
+  for key in ("image_size", "crop_size"):
+    if saved.get(key) is not None:
+      saved[key] = tuple(saved[key])
   known = {f.name for f in dataclasses.fields(Config)}
   return Config(**{k: v for k, v in saved.items() if k in known})
 

@@ -182,11 +182,13 @@ def _train(config, parallel, state, progress, source, category_id, store, log,
       batch_size=config.batch_size // processes, backbone=config.backbone,
       # A resumed run continues with a fresh, still deterministic, data order.
       seed=config.seed * 1_000_003 + start_step,
-      device_count=parallel.pipeline_device_count, category_name=config.category)
+      device_count=parallel.pipeline_device_count, category_name=config.category,
+      crop_size=config.crop_size)
   if jax.process_index() == 0:
+    crop = f", cropped to {config.crop_size[0]}x{config.crop_size[1]}" if config.crop_size else ""
     print(f"{config.dataset}/{config.category}: {positives} of {total} training images contain "
           f"the category; training {config.train_steps - start_step} steps of "
-          f"{config.batch_size} images at {image_size[0]}x{image_size[1]}", flush=True)
+          f"{config.batch_size} images at {image_size[0]}x{image_size[1]}{crop}", flush=True)
   batches = dataset.as_numpy_iterator()
   throughput = _Throughput()
   pending_loss = None  # the previous step's loss, read one step late to keep dispatch async

@@ -61,6 +61,12 @@ def test_real_camvid_sizes_and_class_shares(camvid_dir, prepared_dir):
       0.32, abs=0.015)
 
 
+def test_median_frequency_weights_by_hand():
+  # Shares 0.5, 0.3, 0.2, 0: median of the present ones is 0.3.
+  weights = statistics.median_frequency_weights(np.array([50, 30, 20, 0]))
+  np.testing.assert_allclose(weights, [0.6, 1.0, 1.5, 0.0])
+
+
 def test_camvid_test_split_appears_when_present(tmp_path):
   root = fake_data.make_camvid(tmp_path / "camvid")
   prepared = str(tmp_path / "p")
@@ -116,6 +122,40 @@ def test_flip_keeps_image_label_and_mask_aligned():
     np.testing.assert_array_equal(bgr[..., 1] > 128, batch["mask"] == 0)
     flipped += int((batch["mask"][:, 0, 0] == 0).sum())
   assert flipped > 0  # some batches were flipped (void moved to column 0)
+
+
+def test_crops_keep_alignment_and_the_positive_image_holds_the_category():
+  rng = np.random.default_rng(1)
+  labels, images = [], []
+  for index in range(30):
+    label = np.zeros((40, 60), np.uint8)
+    if index % 10 == 0:  # 3 images in 30 hold one 2x2 object somewhere
+      row, col = rng.integers(0, 38), rng.integers(0, 58)
+      label[row:row + 2, col:col + 2] = 1
+    label[rng.integers(0, 40), rng.integers(0, 60)] = 255
+    image = np.zeros((40, 60, 3), np.uint8)
+    image[..., 0] = 255 * (label == 1)
+    image[..., 1] = 255 * (label == 255)
+    image[..., 2] = np.arange(60, dtype=np.uint8)[None, :]  # column index: tells the offset
+    labels.append(label)
+    images.append(image)
+  dataset, _, _ = pipeline.make_train_dataset(
+      _raw_examples(labels, np.stack(images)), category_id=1, void=255, image_size=(40, 60),
+      batch_size=3, backbone="caffe", seed=5, crop_size=(12, 16), device_count=1)
+  offsets = set()
+  for batch in dataset.take(60).as_numpy_iterator():
+    batch = {key: value[0] for key, value in batch.items()}  # the one device's share
+    assert batch["image"].shape == (3, 12, 16, 3) and batch["label"].shape == (3, 12, 16)
+    bgr = batch["image"] + np.array(pipeline.CAFFE_BGR_MEAN, np.float32)
+    np.testing.assert_array_equal(bgr[..., 2] > 128, batch["label"] == 1)
+    np.testing.assert_array_equal(bgr[..., 1] > 128, batch["mask"] == 0)
+    assert batch["label"][0].max() == 1  # the positive slot's crop holds the object
+    offsets.update(np.round(bgr[1:, 0, :, 0].min(axis=1)).astype(int).tolist())
+  assert len(offsets) > 10  # crops of the other slots move over the image
+  with pytest.raises(UserError, match="--crop_size=50x16 is larger"):
+    pipeline.make_train_dataset(_raw_examples(labels), category_id=1, void=255,
+                                image_size=(40, 60), batch_size=2, backbone="caffe", seed=0,
+                                crop_size=(50, 16))
 
 
 def test_eval_keeps_original_sizes_and_padding_never_counts():

@@ -178,3 +178,20 @@ def test_multiclass_cross_entropy_matches_numpy_and_ignores_void():
   log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
   picked = [log_probs[i, j, labels[i, j]] for i in range(2) for j in range(3) if mask[i, j]]
   assert value == pytest.approx(-np.mean(picked), rel=1e-5)
+
+
+def test_class_weighted_cross_entropy_is_the_weighted_mean():
+  rng = np.random.default_rng(6)
+  logits = rng.normal(size=(2, 3, 4)).astype(np.float32)
+  labels = np.array([[0, 3, 1], [2, 255, 1]])
+  mask = (labels != 255).astype(np.float32)
+  weights = np.array([0.5, 2.0, 1.0, 4.0])
+  value = float(losses.multiclass_cross_entropy_loss(jnp.asarray(logits), labels, mask,
+                                                     class_weights=weights))
+  log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  kept = [(i, j) for i in range(2) for j in range(3) if mask[i, j]]
+  numerator = sum(-weights[labels[i, j]] * log_probs[i, j, labels[i, j]] for i, j in kept)
+  denominator = sum(weights[labels[i, j]] for i, j in kept)
+  assert value == pytest.approx(numerator / denominator, rel=1e-5)
+  unweighted = float(losses.multiclass_cross_entropy_loss(jnp.asarray(logits), labels, mask))
+  assert abs(value - unweighted) > 1e-3

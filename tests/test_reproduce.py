@@ -2,6 +2,7 @@
 
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -15,12 +16,31 @@ from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-positio
 
 def test_cpu_protocol_lists_every_deviation_and_paper_needs_weights():
   lines = reproduce.deviations(reproduce.PROTOCOLS["cpu"])
-  for key in ("width_mult", "image_size", "optimizer", "init", "train_steps"):
+  for key in ("width_mult", "crop_size", "optimizer", "init", "train_steps"):
     assert any(line.startswith(f"{key}:") for line in lines), key
   assert reproduce.deviations(reproduce.PROTOCOLS["paper"]) == []
-  with pytest.raises(UserError, match="--protocol=paper needs --init"):
+  with pytest.raises(UserError, match="init=imagenet needs --init=PATH"):
     reproduce.run_flags(reproduce.PROTOCOLS["paper"], None)
   assert "--init=w.npz" in reproduce.run_flags(reproduce.PROTOCOLS["paper"], "w.npz")
+  assert "--crop_size=180x240" in reproduce.run_flags(reproduce.PROTOCOLS["cpu"], "b.npz")
+
+
+def test_shared_backbone_is_pretrained_once(tmp_path, monkeypatch):
+  calls = []
+
+  def fake_pretrain(command, check):
+    calls.append(command)
+    out = [arg for arg in command if arg.startswith("--out=")][0][len("--out="):]
+    open(out, "wb").close()
+    return subprocess.CompletedProcess(command, 0)
+
+  monkeypatch.setattr(reproduce.subprocess, "run", fake_pretrain)
+  settings = reproduce.PROTOCOLS["cpu"]
+  first = reproduce.shared_backbone(str(tmp_path), settings, "camvid", "/data/camvid")
+  second = reproduce.shared_backbone(str(tmp_path), settings, "camvid", "/data/camvid")
+  assert first == second and os.path.exists(first) and len(calls) == 1
+  assert "--crop_size=180x240" in calls[0] and "--data_dir=/data/camvid" in calls[0]
+  assert "--width_mult=0.25" in calls[0]
 
 
 def test_camvid_grid_covers_categories_losses_and_seeds(tmp_path):

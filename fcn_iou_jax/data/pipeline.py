@@ -5,6 +5,9 @@
 * Training (the paper's recipe): resize to a fixed size (image bilinear, label and mask
   nearest), random horizontal flip applied identically to all three, the backbone's input
   normalisation, and at least one image containing the category in every minibatch.
+  Optionally (not in the paper) a random crop after the resize, for short CPU runs that keep
+  thin objects at their full-resolution width: the positive image's crop is placed around a
+  pixel of the category so the rule still holds.
 * Evaluation: original resolution, padded to a static shape with ``mask = 0`` on padding.
 """
 
@@ -62,15 +65,42 @@ def random_flip(example, seed):
           for key, value in example.items()}
 
 
+def random_crop(example, size, seed, *, around_positive: bool):
+  """Crops image, label and mask to ``size = (height, width)`` at one random offset.
+
+  ``around_positive``: the offset is drawn among those whose window holds one randomly chosen
+  pixel of the category (uniform over such pixels, then over such offsets), so a positive
+  image stays positive; otherwise uniform over all offsets.
+  """
+  crop = tf.constant(size, tf.int32)
+  shape = tf.shape(example["label"])
+  pixel_seed, offset_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+  low, high = tf.zeros([2], tf.int32), shape - crop
+  if around_positive:
+    pixels = tf.cast(tf.where((example["label"] > 0) & (example["mask"] > 0)), tf.int32)
+    index = tf.random.stateless_uniform((), pixel_seed, 0, tf.shape(pixels)[0], tf.int32)
+    anchor = pixels[index]
+    low, high = tf.maximum(low, anchor - crop + 1), tf.minimum(high, anchor)
+  offset = tf.random.stateless_uniform([2], offset_seed, 0, 2**30, tf.int32) % (high - low + 1) + low
+  window = lambda v: tf.ensure_shape(v[offset[0]:offset[0] + size[0], offset[1]:offset[1] + size[1]],
+                                     [*size, *v.shape[2:]])
+  return {key: window(value) for key, value in example.items()}
+
+
 def _has_category(example):
   return tf.reduce_any((example["label"] > 0) & (example["mask"] > 0))
 
 
-def _augmented_stream(examples, *, seed: int, stream: int, backbone: str):
-  """Shuffled, repeated, flipped and normalised examples; deterministic under ``seed``."""
+def _augmented_stream(examples, *, seed: int, stream: int, backbone: str, crop_size=None,
+                      positives: bool = False):
+  """Shuffled, repeated, (cropped,) flipped and normalised examples; deterministic in ``seed``."""
 
   def augment(index, example):
-    example = random_flip(example, tf.stack([tf.cast(seed, tf.int64), stream * 2**40 + index]))
+    example_seed = tf.stack([tf.cast(seed, tf.int64), stream * 2**40 + index])
+    if crop_size is not None:
+      crop_seed = tf.random.experimental.stateless_split(example_seed, 1)[0]
+      example = random_crop(example, crop_size, crop_seed, around_positive=positives)
+    example = random_flip(example, example_seed)
     return dict(example, image=normalize_image(example["image"], backbone))
 
   return (examples.shuffle(512, seed=seed + stream, reshuffle_each_iteration=True).repeat()
@@ -85,7 +115,7 @@ def _split_for_devices(batch, device_count: int | None):
 
 def make_train_dataset(examples, *, category_id: int, void: int, image_size, batch_size: int,
                        backbone: str, seed: int, device_count: int | None = None,
-                       category_name: str = "the category"):
+                       category_name: str = "the category", crop_size=None):
   """Infinite training batches with at least one positive image each.
 
   How: two streams over the same cached, resized examples. Each batch takes one image from a
@@ -93,12 +123,16 @@ def make_train_dataset(examples, *, category_id: int, void: int, image_size, bat
   shuffled stream of all images, so negatives keep their natural share in the rest of the
   batch (with ``batch_size == 1`` every batch is a positive image).
 
+  With ``crop_size`` every image is then cropped at random to that size, the positive one
+  around a pixel of the category.
+
   Returns:
     ``(dataset, positive_count, example_count)``; batch leaves are ``[B, ...]`` or, with
     ``device_count`` given (pmap), ``[device_count, B / device_count, ...]``.
   """
   if device_count and batch_size % device_count:
     raise UserError(f"--batch_size={batch_size} is not divisible by {device_count} devices")
+  _check_crop(crop_size, image_size)
   prepared = examples.map(lambda e: resize(binarize(e, category_id=category_id, void=void),
                                            image_size),
                           num_parallel_calls=tf.data.AUTOTUNE).cache()
@@ -109,10 +143,11 @@ def make_train_dataset(examples, *, category_id: int, void: int, image_size, bat
     raise UserError(f"no training image contains {category_name}: the IoU loss has no "
                     "gradient without positives")
   positives = _augmented_stream(prepared.filter(_has_category), seed=seed, stream=0,
-                                backbone=backbone).batch(1)
+                                backbone=backbone, crop_size=crop_size, positives=True).batch(1)
   batches = positives
   if batch_size > 1:
-    everything = _augmented_stream(prepared, seed=seed, stream=1, backbone=backbone)
+    everything = _augmented_stream(prepared, seed=seed, stream=1, backbone=backbone,
+                                   crop_size=crop_size)
     batches = tf.data.Dataset.zip(positives, everything.batch(batch_size - 1)).map(
         lambda a, b: {k: tf.concat([a[k], b[k]], 0) for k in a})
   batches = batches.map(lambda b: _split_for_devices(b, device_count))
@@ -120,12 +155,21 @@ def make_train_dataset(examples, *, category_id: int, void: int, image_size, bat
 
 
 def make_multiclass_train_dataset(examples, *, void: int, image_size, batch_size: int,
-                                  backbone: str, seed: int, device_count: int | None = None):
+                                  backbone: str, seed: int, device_count: int | None = None,
+                                  crop_size=None):
   """Infinite batches with every class id kept (no positive rule), for backbone pre-training."""
+  _check_crop(crop_size, image_size)
   prepared = examples.map(lambda e: resize(binarize(e, category_id=None, void=void), image_size),
                           num_parallel_calls=tf.data.AUTOTUNE).cache()
-  batches = _augmented_stream(prepared, seed=seed, stream=2, backbone=backbone).batch(batch_size)
+  batches = _augmented_stream(prepared, seed=seed, stream=2, backbone=backbone,
+                              crop_size=crop_size).batch(batch_size)
   return batches.map(lambda b: _split_for_devices(b, device_count)).prefetch(tf.data.AUTOTUNE)
+
+
+def _check_crop(crop_size, image_size):
+  if crop_size is not None and any(c > s for c, s in zip(crop_size, image_size)):
+    raise UserError(f"--crop_size={crop_size[0]}x{crop_size[1]} is larger than the training "
+                    f"size {image_size[0]}x{image_size[1]}")
 
 
 def scaled_size(size, scale: float):

@@ -19,3 +19,16 @@ def background_to_object_ratios(counts: np.ndarray, names) -> dict[str, float]:
   total = counts.sum()
   return {name: (float((total - counts[i]) / counts[i]) if counts[i] else float("inf"))
           for i, name in enumerate(names) if name != "background"}
+
+
+def median_frequency_weights(counts: np.ndarray) -> np.ndarray:
+  """Median-frequency balancing (Eigen & Fergus 2015): ``w_c = median(f) / f_c``.
+
+  ``f_c`` is class ``c``'s share of the counted pixels; the median runs over the classes that
+  occur, and a class that never occurs gets weight 0.
+  """
+  frequencies = counts / max(counts.sum(), 1)
+  present = frequencies > 0
+  weights = np.zeros(len(counts), np.float64)
+  weights[present] = np.median(frequencies[present]) / frequencies[present]
+  return weights
