@@ -118,8 +118,8 @@ def planned_runs(grid: str, seeds, out_dir: str, categories=None):
   variants = [(c, None) for c in categories]
   if grid == "sweep":
     variants = [(categories[0], ratio) for ratio in SWEEP_RATIOS]
-  for category, ratio in variants:
-    for seed in seeds:
+  for seed in seeds:  # seed-major: a grid cut short still has whole seeds
+    for category, ratio in variants:
       for loss in LOSSES:
         name = f"{dataset}-{category}-{loss}-s{seed}" + (f"-r{ratio}" if ratio else "")
         extra = [f"--synthetic_ratio={ratio}"] if ratio else []
