@@ -137,6 +137,8 @@ def test_sigkill_then_rerun_resumes_without_losing_evaluations(tmp_path):
     (["--dataset=voc2012", "--category=person", "--data_dir=/nonexistent/voc"],
      "no voc2012 data there and no network"),
     (["--dataset=synthetic", "--category=disk", "--image_size=big"], "--image_size='big'"),
+    (["--dataset=synthetic", "--category=disk", "--image_size=48x64", "--crop_size=64x64"],
+     "--crop_size=64x64 is larger than the training size 48x64"),
 ])
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, flags, message):
   result = _run_cli(*flags, f"--workdir={tmp_path / 'w'}")
@@ -184,11 +186,15 @@ def test_collapse_is_recognised_only_after_learning():
 def test_pretrained_shared_backbone_initialises_a_run(tmp_path):
   backbone = tmp_path / "backbone.npz"
   pretrain = _run_script("pretrain_backbone.py", "--dataset=synthetic", "--width_mult=0.0625",
-                         "--image_size=48x64", "--train_steps=3", "--batch_size=2",
-                         f"--out={backbone}")
+                         "--image_size=48x64", "--crop_size=32x48", "--train_steps=3",
+                         "--batch_size=2", f"--out={backbone}")
   assert pretrain.returncode == 0, pretrain.stderr[-2000:]
-  finished = _run_cli(*_quick_flags(tmp_path / "run", 2), f"--init={backbone}")
+  finished = _run_cli(*_quick_flags(tmp_path / "run", 2), f"--init={backbone}",
+                      "--crop_size=64x80")
   assert finished.returncode == 0, finished.stderr[-2000:]
+  assert "at 96x128, cropped to 64x80" in finished.stdout
+  saved = json.loads((tmp_path / "run" / "results.json").read_text())["config"]
+  assert saved["crop_size"] == [64, 80]
   wrong_width = _run_cli(*_quick_flags(tmp_path / "other", 2), f"--init={backbone}",
                          "--width_mult=0.125")
   assert wrong_width.returncode == 2 and "does not fit" in wrong_width.stderr
