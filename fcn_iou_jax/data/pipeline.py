@@ -81,9 +81,13 @@ def random_crop(example, size, seed, *, around_positive: bool):
     index = tf.random.stateless_uniform((), pixel_seed, 0, tf.shape(pixels)[0], tf.int32)
     anchor = pixels[index]
     low, high = tf.maximum(low, anchor - crop + 1), tf.minimum(high, anchor)
-  offset = tf.random.stateless_uniform([2], offset_seed, 0, 2**30, tf.int32) % (high - low + 1) + low
-  window = lambda v: tf.ensure_shape(v[offset[0]:offset[0] + size[0], offset[1]:offset[1] + size[1]],
-                                     [*size, *v.shape[2:]])
+  draw = tf.random.stateless_uniform([2], offset_seed, 0, 2**30, tf.int32)
+  top, left = tf.unstack(draw % (high - low + 1) + low)
+
+  def window(value):
+    cropped = value[top:top + size[0], left:left + size[1]]
+    return tf.ensure_shape(cropped, [*size, *value.shape[2:]])
+
   return {key: window(value) for key, value in example.items()}
 
 
