@@ -68,9 +68,13 @@ def test_report_averages_seeds_and_flags_unlearned_and_collapsed(tmp_path):
   summary = report.write_report(str(runs), str(tmp_path / "out"), title="t")
   row = summary[0]
   assert row["iou"]["val"]["iou"][0] == pytest.approx(0.42)
-  assert row["softmax"]["val"]["iou"][1] == pytest.approx(0.02)
+  assert row["softmax"]["val"]["iou"][1] == pytest.approx(0.02 * 2**0.5)  # sample std, n=2
   assert row["learned"]  # 0.42 > 1/31 + 0.05
   text = (tmp_path / "out" / "report.md").read_text()
-  assert "42.0 ± 2.0" in text and "32.0 ± 2.0" in text
+  assert "42.0 ± 2.8" in text and "32.0 ± 2.8" in text
   assert "iou seed 1 collapsed at step 300" in text
+  # Paired gains 0.10 and 0.10: mean +10 points, std 0, IoU ahead in both seeds.
+  assert row["gain"]["mean"] == pytest.approx(0.10) and row["gain"]["iou_ahead"] == 2
+  assert "+10.0 points (paired over 2 seed(s), IoU loss ahead in 2)" in text
+  assert "outside the seed spread" in text
   assert (tmp_path / "out" / "iou_gain_vs_ratio.png").exists()
