@@ -35,13 +35,18 @@ from fcn_iou_jax import cli, losses, models, steps  # pylint: disable=wrong-impo
 HEIGHT, WIDTH = 360, 480
 
 
-def _median_seconds(function, repeats):
-  times = []
+def _interleaved_medians(runners: dict, repeats: int) -> dict:
+  """Median seconds per call of each runner, timed round-robin so that machine noise hits
+  all of them alike. Each runner is called once first (compile, warm-up), untimed."""
+  for run in runners.values():
+    run()
+  samples = {name: [] for name in runners}
   for _ in range(repeats):
-    start = time.perf_counter()
-    function()
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
+    for name, run in runners.items():
+      start = time.perf_counter()
+      run()
+      samples[name].append(time.perf_counter() - start)
+  return {name: float(np.median(values)) for name, values in samples.items()}
 
 
 def _table(title, header, rows):
@@ -144,22 +149,16 @@ def bench_train_step(batch_sizes, repeats, with_memory):
       state, out = parallel.train(state, device_batch)
       jax.block_until_ready(out)
 
-    jax_step()  # compile
-    timings = {"jax": []}
+    runners = {"jax": jax_step}
     if torch is not None:
       torch_step = torch_reference.make_train_step(torch_reference.TorchFCN32s(host_params))
       images = torch.from_numpy(batch["image"].transpose(0, 3, 1, 2).copy())
       labels = torch.from_numpy(batch["label"].astype(np.float32))
-      torch_step(images, labels)  # warm up
-      timings["torch"] = []
-    for _ in range(repeats):  # interleaved
-      timings["jax"].append(_median_seconds(jax_step, 1))
-      if torch is not None:
-        timings["torch"].append(_median_seconds(lambda: torch_step(images, labels), 1))
-    row = {"batch_size": batch_size,
-           "jax_images_per_sec": batch_size / float(np.median(timings["jax"]))}
+      runners["torch"] = lambda: torch_step(images, labels)
+    seconds = _interleaved_medians(runners, repeats)
+    row = {"batch_size": batch_size, "jax_images_per_sec": batch_size / seconds["jax"]}
     if torch is not None:
-      row["torch_images_per_sec"] = batch_size / float(np.median(timings["torch"]))
+      row["torch_images_per_sec"] = batch_size / seconds["torch"]
       row["ratio_jax_over_torch"] = row["jax_images_per_sec"] / row["torch_images_per_sec"]
     if with_memory:
       row["jax_peak_rss_mb"] = _peak_rss_mb("jax", batch_size)
@@ -202,13 +201,7 @@ def bench_loss(repeats):
     runners["torch_autograd"] = torch_loss
   except ImportError:
     pass
-  samples = {name: [] for name in runners}
-  for name, run in runners.items():
-    run()  # compile / warm up
-  for _ in range(repeats):  # interleaved
-    for name, run in runners.items():
-      samples[name].append(_median_seconds(run, 1))
-  times = {name: float(np.median(values)) for name, values in samples.items()}
+  times = _interleaved_medians(runners, repeats)
   rows = [{"variant": name, "ms": 1e3 * t, "GB_per_s": bytes_moved / t / 1e9,
            "fraction_of_copy": times["copy_roof"] / t} for name, t in times.items()]
   _table(f"Soft-IoU value+gradient on {shape} float32", list(rows[0]),
