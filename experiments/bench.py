@@ -1,7 +1,7 @@
 """Benchmarks: train step vs PyTorch, the loss kernel, the input pipeline, compile time.
 
   python experiments/bench.py                       # everything but time_to_result
-  python experiments/bench.py --only=train_step --batch_sizes=1,4 --repeats=5
+  python experiments/bench.py --only=train_step --batch_sizes=1,4 --dtypes=float32,bfloat16
   python experiments/bench.py --only=pipeline --camvid_dir=../shared/data/camvid
   # Wall time of one CPU-protocol run (reproduce.py's preset, CamVid road, IoU loss):
   python experiments/bench.py --only=time_to_result --init=runs/.../shared_backbone.npz
@@ -64,8 +64,8 @@ def _batch(batch_size, seed=0):
           "mask": np.ones((batch_size, HEIGHT, WIDTH), np.uint8)}
 
 
-def _jax_setup(width_mult=1.0, dropout_rate=0.5):
-  model = models.FCN32s(width_mult=width_mult, dropout_rate=dropout_rate)
+def _jax_setup(width_mult=1.0, dropout_rate=0.5, dtype="float32"):
+  model = models.FCN32s(width_mult=width_mult, dropout_rate=dropout_rate, dtype=jnp.dtype(dtype))
   tx = steps.make_optimizer("sgd", learning_rate=1e-4, momentum=0.99, weight_decay=5e-4)
   params = models.init_params(model, jax.random.key(0))
   params["score"]["kernel"] = 0.01 * jax.random.normal(jax.random.key(1),
@@ -92,18 +92,18 @@ def check_same_function(params, torch_reference, torch):
   return float(np.max(np.abs(jax_logits - torch_logits))), float(np.max(np.abs(jax_logits)))
 
 
-def _peak_rss_mb(framework, batch_size):
+def _peak_rss_mb(framework, batch_size, dtype):
   """Peak resident memory of a fresh process running 2 train steps of ``framework``."""
   code = (f"import sys; sys.argv=['bench', '--memory_probe={framework}', "
-          f"'--batch_sizes={batch_size}']; exec(open({__file__!r}).read())")
+          f"'--batch_sizes={batch_size}', '--dtypes={dtype}']; exec(open({__file__!r}).read())")
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        check=False, cwd=os.path.dirname(os.path.dirname(__file__)))
   lines = [l for l in out.stdout.splitlines() if l.startswith("peak_rss_mb=")]
   return float(lines[-1].split("=")[1]) if lines else float("nan")
 
 
-def memory_probe(framework, batch_size):
-  _, params, parallel, state = _jax_setup()
+def memory_probe(framework, batch_size, dtype):
+  _, params, parallel, state = _jax_setup(dtype=dtype)
   batch = _batch(batch_size)
   if framework == "jax":
     device_batch = _device_batch(parallel, batch)
@@ -122,15 +122,15 @@ def memory_probe(framework, batch_size):
   print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
 
 
-def bench_train_step(batch_sizes, repeats, with_memory):
+def bench_train_step(batch_sizes, dtypes, repeats, with_memory):
   try:
     import torch  # pylint: disable=import-outside-toplevel
     import torch_reference  # pylint: disable=import-outside-toplevel
     torch.set_num_threads(os.cpu_count())
   except ImportError:
     torch = None
-  _, params, parallel, state = _jax_setup()
-  host_params = jax.device_get(params)
+  setups = {dtype: _jax_setup(dtype=dtype) for dtype in dtypes}  # same seed: same weights
+  host_params = jax.device_get(setups[dtypes[0]][1])
   results = {"device": str(jax.devices()[0]), "size": [HEIGHT, WIDTH], "rows": []}
   if torch is not None:
     difference, scale = check_same_function(host_params, torch_reference, torch)
@@ -140,35 +140,38 @@ def bench_train_step(batch_sizes, repeats, with_memory):
     if difference > 1e-3 * max(scale, 1.0):
       raise SystemExit("the PyTorch reference does not compute the same function")
   rows = []
+  states = {dtype: state for dtype, (_, _, _, state) in setups.items()}
   for batch_size in batch_sizes:
     batch = _batch(batch_size)
-    device_batch = _device_batch(parallel, batch)
+    runners = {}
+    for dtype, (_, _, parallel, _) in setups.items():
 
-    def jax_step():
-      nonlocal state
-      state, out = parallel.train(state, device_batch)
-      jax.block_until_ready(out)
+      def jax_step(dtype=dtype, parallel=parallel, device_batch=_device_batch(parallel, batch)):
+        states[dtype], out = parallel.train(states[dtype], device_batch)
+        jax.block_until_ready(out)
 
-    runners = {"jax": jax_step}
+      runners[f"jax_{dtype}"] = jax_step
     if torch is not None:
       torch_step = torch_reference.make_train_step(torch_reference.TorchFCN32s(host_params))
       images = torch.from_numpy(batch["image"].transpose(0, 3, 1, 2).copy())
       labels = torch.from_numpy(batch["label"].astype(np.float32))
       runners["torch"] = lambda: torch_step(images, labels)
     seconds = _interleaved_medians(runners, repeats)
-    row = {"batch_size": batch_size, "jax_images_per_sec": batch_size / seconds["jax"]}
-    if torch is not None:
-      row["torch_images_per_sec"] = batch_size / seconds["torch"]
-      row["ratio_jax_over_torch"] = row["jax_images_per_sec"] / row["torch_images_per_sec"]
-    if with_memory:
-      row["jax_peak_rss_mb"] = _peak_rss_mb("jax", batch_size)
+    for dtype in dtypes:
+      row = {"batch_size": batch_size, "jax_dtype": dtype,
+             "jax_images_per_sec": batch_size / seconds[f"jax_{dtype}"]}
       if torch is not None:
-        row["torch_peak_rss_mb"] = _peak_rss_mb("torch", batch_size)
-    rows.append(row)
+        row["torch_images_per_sec"] = batch_size / seconds["torch"]
+        row["ratio_jax_over_torch"] = row["jax_images_per_sec"] / row["torch_images_per_sec"]
+      if with_memory:
+        row["jax_peak_rss_mb"] = _peak_rss_mb("jax", batch_size, dtype)
+        if torch is not None:
+          row["torch_peak_rss_mb"] = _peak_rss_mb("torch", batch_size, dtype)
+      rows.append(row)
   results["rows"] = rows
   header = list(rows[0])
   _table(f"Train step, FCN-32s/AlexNet caffe layout, {HEIGHT}x{WIDTH}, soft-IoU + SGD "
-         f"({results['device']})", header,
+         f"({results['device']}; PyTorch eager float32)", header,
          [[f"{r[k]:.3g}" if isinstance(r[k], float) else r[k] for k in header] for r in rows])
   return results
 
@@ -267,6 +270,8 @@ def main(argv):
   parser = cli.make_parser(__doc__)
   parser.add_argument("--only", default="train_step,loss,pipeline,compile")
   parser.add_argument("--batch_sizes", default="1,4")
+  parser.add_argument("--dtypes", default="float32,bfloat16",
+                      help="train step: the JAX model's matmul operand dtypes (--dtype of run.py)")
   parser.add_argument("--repeats", type=int, default=5)
   parser.add_argument("--memory", action="store_true", help="also peak RSS per framework")
   parser.add_argument("--camvid_dir", default=os.path.join("..", "shared", "data", "camvid"))
@@ -278,12 +283,13 @@ def main(argv):
   args = parser.parse_args(argv)
   batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
   if args.memory_probe:
-    memory_probe(args.memory_probe, batch_sizes[0])
+    memory_probe(args.memory_probe, batch_sizes[0], args.dtypes.split(",")[0])
     return
   results = {"command": " ".join(sys.argv), "jax": jax.__version__}
   selected = args.only.split(",")
   if "train_step" in selected:
-    results["train_step"] = bench_train_step(batch_sizes, args.repeats, args.memory)
+    results["train_step"] = bench_train_step(batch_sizes, args.dtypes.split(","), args.repeats,
+                                             args.memory)
   if "loss" in selected:
     results["loss"] = bench_loss(args.repeats * 4)
   if "pipeline" in selected:

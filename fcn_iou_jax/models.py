@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fcn_iou_jax import geometry, upsample
+from fcn_iou_jax import geometry, mixed_precision, upsample
 
 INPUT_PAD = 100  # FCN pads conv1's input by 100 px so that small inputs still score.
 UPSAMPLE_STRIDE = 32
@@ -124,24 +124,30 @@ def _patches(x, kernel: int, stride: int):
       for i in range(kernel) for j in range(kernel)], axis=-1)
 
 
-def conv2d(x, kernel, *, stride: int = 1, pad: int = 0):
+def conv2d(x, kernel, *, stride: int = 1, pad: int = 0, operand_dtype=jnp.float32):
   """``y[b,i,j,o] = sum_{u,v,c} x[b, s*i+u-p, s*j+v-p, c] * kernel[u,v,c,o]`` (NHWC, HWIO).
 
-  Computed in the form XLA:CPU runs fastest for each shape (measured by
+  In float32, computed in the form XLA:CPU runs fastest for each shape (measured by
   ``experiments/bench.py``): 1x1 kernels as one matmul; large kernels (conv1's 11x11 on 3
   channels, fc6's 6x6) as patches times a matmul, whose weight gradient is a plain matmul
-  too; the rest as XLA convolutions. All three compute the same function (tested).
+  too; the rest as XLA convolutions. With a low ``operand_dtype`` (bfloat16) every kernel is
+  patches times a :func:`mixed_precision.matmul`, the form that reaches AMX. All compute the
+  same function, up to the operands' rounding (tested).
   """
   size = kernel.shape[0]
   if pad:
     x = jnp.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
   if size == 1 and stride == 1:
-    return jnp.einsum("bhwc,co->bhwo", x, kernel[0, 0])
-  if size >= 6:
-    return jnp.einsum("bhwk,ko->bhwo", _patches(x, size, stride),
-                      kernel.reshape(-1, kernel.shape[-1]))
-  return jax.lax.conv_general_dilated(x, kernel, (stride, stride), "VALID",
-                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    patches = x
+  elif size >= 6 or operand_dtype != jnp.float32:
+    patches = _patches(x, size, stride)
+  else:
+    return jax.lax.conv_general_dilated(x, kernel, (stride, stride), "VALID",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  matrix = kernel.reshape(-1, kernel.shape[-1])
+  if operand_dtype == jnp.float32:
+    return jnp.einsum("bhwk,ko->bhwo", patches, matrix)
+  return mixed_precision.matmul(patches, matrix, operand_dtype)
 
 
 class Conv(nn.Module):
@@ -155,7 +161,7 @@ class Conv(nn.Module):
   stride: int = 1
   pad: int = 0
   groups: int = 1
-  dtype: jnp.dtype = jnp.float32
+  dtype: jnp.dtype = jnp.float32  # the matmuls' operand dtype (float32 accumulation)
   kernel_init: callable = nn.initializers.kaiming_normal()
 
   @nn.compact
@@ -164,8 +170,8 @@ class Conv(nn.Module):
     kernel = self.param("kernel", self.kernel_init,
                         (self.kernel, self.kernel, in_per_group, self.features))
     bias = self.param("bias", nn.initializers.zeros, (self.features,))
-    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    convolve = functools.partial(conv2d, stride=self.stride, pad=self.pad)
+    convolve = functools.partial(conv2d, stride=self.stride, pad=self.pad,
+                                 operand_dtype=self.dtype)
     if self.groups == 1:
       y = convolve(x, kernel)
     else:
@@ -174,7 +180,7 @@ class Conv(nn.Module):
           convolve(x[..., g * in_per_group:(g + 1) * in_per_group],
                    kernel[..., g * out_per_group:(g + 1) * out_per_group])
           for g in range(self.groups)], axis=-1)
-    return y + bias.astype(self.dtype)
+    return y + bias
 
 
 class FCN32s(nn.Module):
@@ -192,7 +198,8 @@ class FCN32s(nn.Module):
     dropout_rate: dropout after fc6 and fc7 in training.
     learn_upsampling: train the deconvolution (initialised bilinear) instead of keeping it
       a fixed bilinear interpolation.
-    dtype: computation dtype; parameters stay float32.
+    dtype: operand dtype of every convolution's matmul (bfloat16: AMX/TPU speed, see
+      :mod:`mixed_precision`); accumulation, activations and parameters stay float32.
   """
   backbone: str = "caffe"
   width_mult: float = 1.0
@@ -224,7 +231,7 @@ class FCN32s(nn.Module):
       x = nn.relu(Conv(fc_features, kernel, dtype=self.dtype, name=name)(x))
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     scores = Conv(self.num_classes, 1, dtype=self.dtype, kernel_init=nn.initializers.zeros,
-                  name="score")(x).astype(jnp.float32)
+                  name="score")(x)
     logits = self._upsample(scores, height, width)
     return logits[..., 0] if self.num_classes == 1 else logits
 

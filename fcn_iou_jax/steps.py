@@ -68,7 +68,7 @@ def train_step(state: TrainState, batch, *, model, loss_fn: Callable, tx, axis_n
     return loss_fn(logits, labels, mask, axis_name=axis_name)
 
   loss, grads = jax.value_and_grad(loss_of)(state.params)
-  if axis_name is not None:
+  if axis_name is not None and jax.lax.axis_size(axis_name) > 1:  # one device: a copy only
     grads = jax.lax.pmean(grads, axis_name)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   new_state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),

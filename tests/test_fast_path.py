@@ -74,3 +74,43 @@ def test_logits_and_gradients_match_the_plain_reference(backbone):
       np.testing.assert_allclose(fast_grads[name][leaf], expected, rtol=2e-3,
                                  atol=2e-3 * np.abs(expected).max() + 1e-12,
                                  err_msg=f"{name}/{leaf}")
+
+
+def _relative_error(value, expected):
+  return float(np.linalg.norm(np.asarray(value) - expected) / (np.linalg.norm(expected) + 1e-30))
+
+
+def _cosine(value, expected):
+  value, expected = np.ravel(value), np.ravel(expected)
+  return float(value @ expected / (np.linalg.norm(value) * np.linalg.norm(expected) + 1e-30))
+
+
+def test_bfloat16_matmuls_keep_the_function_within_their_rounding():
+  """bfloat16 operands (float32 accumulation): logits within 2%, gradients point the same way.
+
+  Per-element gradient errors grow towards conv1 (a rounded activation can move a max-pool's
+  argmax or a ReLU's sign), so gradients are compared by direction and norm. Logits are kept
+  O(1): on a saturated sigmoid any perturbation of the logits rescales the gradient.
+  """
+  model = models.FCN32s(width_mult=0.125, dropout_rate=0.0, dtype=jnp.bfloat16)
+  params = models.init_params(model, jax.random.key(0))
+  params["score"]["kernel"] = 0.1 * jax.random.normal(jax.random.key(1),
+                                                      params["score"]["kernel"].shape)
+  images = 50.0 * jax.random.normal(jax.random.key(2), (2, 45, 61, 3))
+  labels = (jax.random.uniform(jax.random.key(3), (2, 45, 61)) < 0.3).astype(jnp.float32)
+  low = model.apply({"params": params}, images)
+  reference = np.asarray(reference_logits(params, images, "caffe"))
+  assert low.dtype == jnp.float32
+  assert 1e-4 < _relative_error(low, reference) < 2e-2  # rounded, yet the same function
+
+  low_grads = jax.grad(lambda p: losses.soft_iou_loss_from_logits(
+      model.apply({"params": p}, images), labels))(params)
+  reference_grads = jax.grad(lambda p: losses.soft_iou_loss_from_logits(
+      reference_logits(p, images, "caffe"), labels))(params)
+  for name in params:
+    for leaf in ("kernel", "bias"):
+      assert low_grads[name][leaf].dtype == jnp.float32
+      expected = np.asarray(reference_grads[name][leaf])
+      assert _cosine(low_grads[name][leaf], expected) > 0.97, f"{name}/{leaf}"
+      assert _relative_error(low_grads[name][leaf], expected) < 0.3, f"{name}/{leaf}"
+

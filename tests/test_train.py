@@ -86,6 +86,14 @@ def test_end_to_end_on_synthetic_beats_trivial_baselines(trained_run):
   assert os.listdir(tmp_path / "tensorboard")
 
 
+def test_bfloat16_matmuls_train_as_well_as_float32(trained_run, tmp_path):
+  _, float32_results = trained_run
+  results = train.train_and_evaluate(
+      Config(**QUICK, train_steps=60, eval_every=30, dtype="bfloat16"), str(tmp_path))
+  assert results["config"]["dtype"] == "bfloat16"
+  assert abs(results["val"]["iou"] - float32_results["val"]["iou"]) < 0.05
+
+
 def test_mismatched_workdir_is_refused(tmp_path):
   train._claim_workdir(Config(**QUICK), str(tmp_path))  # pylint: disable=protected-access
   with pytest.raises(UserError, match=r"another config \(loss: 'iou' -> 'softmax'\)"):

@@ -1,0 +1,46 @@
+"""Matrix products with low-precision operands and float32 accumulation.
+
+On CPUs with AMX (and on TPUs) a bfloat16 x bfloat16 -> float32 product runs several times
+faster than a float32 one, while a bfloat16 result, or a mixed float32/bfloat16 pair, falls
+back to the slow path. :func:`matmul` therefore rounds both operands, in the forward pass and
+in both gradients, and keeps every result in float32.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+
+def _product(x, w):
+  """``y[..., o] = sum_k x[..., k] w[k, o]``, accumulated in float32."""
+  return jnp.einsum("...k,ko->...o", x, w, preferred_element_type=jnp.float32)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def matmul(x, w, operand_dtype):
+  """``y = r(x) @ r(w)`` with ``r`` rounding to ``operand_dtype``; float32 accumulation.
+
+  Gradients (cotangent ``g`` of ``y``): ``dx = r(g) @ r(w)^T``, ``dw = r(x)^T @ r(g)``, also
+  accumulated in float32: the float32 gradient of the product, with each operand rounded.
+  """
+  return _product(x.astype(operand_dtype), w.astype(operand_dtype))
+
+
+def _matmul_forward(x, w, operand_dtype):
+  x_low, w_low = x.astype(operand_dtype), w.astype(operand_dtype)
+  return _product(x_low, w_low), (x_low, w_low)
+
+
+def _matmul_backward(operand_dtype, residuals, g):
+  x_low, w_low = residuals
+  g_low = g.astype(operand_dtype)
+  dx = jnp.einsum("...o,ko->...k", g_low, w_low, preferred_element_type=jnp.float32)
+  dw = jnp.einsum("mk,mo->ko", x_low.reshape(-1, x_low.shape[-1]),
+                  g_low.reshape(-1, g_low.shape[-1]), preferred_element_type=jnp.float32)
+  return dx, dw
+
+
+matmul.defvjp(_matmul_forward, _matmul_backward)

@@ -1,0 +1,36 @@
+"""bfloat16-operand matmuls: forward and both gradients against float64 NumPy math."""
+
+import jax
+import jax.numpy as jnp
+import ml_dtypes
+import numpy as np
+
+from fcn_iou_jax import mixed_precision
+
+
+def _rounded(a):
+  """``a`` rounded to bfloat16 (round to nearest even), back in float64."""
+  return np.asarray(a).astype(ml_dtypes.bfloat16).astype(np.float64)
+
+
+def test_product_and_gradients_are_float64_math_on_rounded_operands():
+  rng = np.random.default_rng(0)
+  x = rng.standard_normal((3, 5, 64)).astype(np.float32)
+  w = rng.standard_normal((64, 7)).astype(np.float32)
+  g = rng.standard_normal((3, 5, 7)).astype(np.float32)
+  y, pullback = jax.vjp(lambda a, b: mixed_precision.matmul(a, b, jnp.bfloat16), x, w)
+  dx, dw = pullback(jnp.asarray(g))
+  assert y.dtype == dx.dtype == dw.dtype == jnp.float32
+  np.testing.assert_allclose(y, _rounded(x) @ _rounded(w), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(dx, _rounded(g) @ _rounded(w).T, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(dw, _rounded(x).reshape(-1, 64).T @ _rounded(g).reshape(-1, 7),
+                             rtol=1e-5, atol=1e-5)
+  exact = x.astype(np.float64) @ w.astype(np.float64)
+  assert np.abs(np.asarray(y) - exact).max() > 1e-3  # the operands really were rounded
+
+
+def test_float32_operands_give_the_exact_product():
+  rng = np.random.default_rng(1)
+  x, w = rng.standard_normal((4, 32)).astype(np.float32), rng.standard_normal((32, 3))
+  y = mixed_precision.matmul(jnp.asarray(x), jnp.asarray(w, jnp.float32), jnp.float32)
+  np.testing.assert_allclose(y, x.astype(np.float64) @ w, rtol=1e-5, atol=1e-5)
