@@ -20,7 +20,9 @@ HELP = {
                 "when online)",
     "image_size": "training size HxW, e.g. 180x240 (default: the paper's size)",
     "crop_size": "random training crop HxW taken after the resize, e.g. 180x240 (default: none)",
-  "init": "scratch, or a .npz/.pth ImageNet AlexNet state dict",
+    "init": "scratch, or a .npz/.pth ImageNet AlexNet state dict",
+    "dtype": "operand dtype of the convolutions' matmuls; bfloat16 (float32 accumulation, "
+             "activations and weights) is faster on CPUs with AMX and on TPUs",
 }
 
 
