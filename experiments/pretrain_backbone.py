@@ -24,7 +24,7 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import flags  # pylint: disable=wrong-import-position
-from fcn_iou_jax import cli, losses, models, pretrained, steps  # pylint: disable=wrong-import-position
+from fcn_iou_jax import cli, losses, metrics, models, pretrained, steps  # pylint: disable=wrong-import-position
 from fcn_iou_jax.data import pipeline, sources, statistics  # pylint: disable=wrong-import-position
 from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
 
@@ -47,6 +47,9 @@ def main(argv):
                       choices=["median_frequency", "none"],
                       help="per-class loss weights from the training pixels' class shares")
   parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--score_split", default="selection",
+                      help="after training, print each class's IoU of the argmax prediction on "
+                           "this split (default: the held-out 20%% of train; 'none' to skip)")
   parser.add_argument("--out", required=True, help=".npz to write")
   args = parser.parse_args(argv)
   if not args.out.endswith(".npz"):
@@ -87,6 +90,38 @@ def main(argv):
   np.savez(temporary, **pretrained.export_alexnet_state(params))
   os.replace(temporary, args.out)
   print(f"wrote {args.out}: conv1-fc7 of a {args.backbone} backbone at width {args.width_mult}")
+  if args.score_split != "none":
+    image_size = args.image_size or source.spec.train_size
+    ious = score_classes(model, jax.device_get(params), source, args.score_split,
+                         input_scale=image_size[0] / source.spec.train_size[0],
+                         backbone=args.backbone)
+    print(f"{args.score_split} IoU per class (argmax, %): "
+          + ", ".join(f"{name} {100 * iou:.1f}" for name, iou in zip(labels.names, ious)))
+
+
+def score_classes(model, params, source, split, *, input_scale, backbone, batch_size=4):
+  """Each class's dataset-level IoU (Eq. 1, one class against the rest) of the argmax of
+  ``model`` on ``split``, counted on original-resolution labels without void pixels."""
+  num_classes = len(source.spec.labels.names)
+  dataset = pipeline.make_eval_dataset(
+      source.examples(split), category_id=None, void=source.spec.labels.void,
+      pad_to=source.spec.eval_size, batch_size=batch_size, backbone=backbone,
+      input_scale=input_scale)
+
+  @functools.partial(jax.jit, static_argnums=1)
+  def predict(images, label_shape):
+    logits = model.apply({"params": params}, images)
+    logits = jax.image.resize(logits, (*label_shape, num_classes), "bilinear")
+    return logits.argmax(-1)
+
+  totals = {"tp": 0, "fp": 0, "fn": 0}
+  for batch in dataset.as_numpy_iterator():
+    predicted = predict(batch["image"], batch["label"].shape)
+    counts = metrics.class_confusion_counts(predicted, batch["label"], batch["mask"],
+                                            num_classes)
+    totals = {name: totals[name] + counts[name] for name in totals}
+  return [metrics.iou_from_counts(tp, fp, fn)
+          for tp, fp, fn in zip(totals["tp"], totals["fp"], totals["fn"])]
 
 
 if __name__ == "__main__":

@@ -42,6 +42,20 @@ def confusion_counts(probs, labels, mask=None, *, threshold=0.5, per_image=False
   }
 
 
+def class_confusion_counts(predictions, labels, mask, num_classes: int):
+  """Per class ``c``, one class against the rest: ``{tp, fp, fn}`` as ``[num_classes]`` arrays.
+
+  ``TP_c = #{pred = c, label = c}``, ``FP_c = #{pred = c, label != c}``,
+  ``FN_c = #{pred != c, label = c}``, over the pixels where ``mask > 0`` (NumPy, host side).
+  """
+  valid = np.asarray(mask) > 0
+  pairs = (np.asarray(labels)[valid].astype(np.int64) * num_classes
+           + np.asarray(predictions)[valid].astype(np.int64))
+  confusion = np.bincount(pairs, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+  tp = np.diag(confusion)
+  return {"tp": tp, "fp": confusion.sum(axis=0) - tp, "fn": confusion.sum(axis=1) - tp}
+
+
 def iou_from_counts(tp, fp, fn):
   """Eq. 1: ``IoU = TP / (TP + FP + FN)``; 0 when the denominator is 0 (nothing to find)."""
   denominator = tp + fp + fn

@@ -63,3 +63,17 @@ def test_empty_images_are_left_out_of_per_image_mean_and_padding_never_counts():
 def test_threshold_is_strictly_greater_than_half():
   counts = metrics.confusion_counts(np.array([[0.5, 0.51]]), np.array([[1, 1]]))
   assert (int(counts["tp"]), int(counts["fn"])) == (1, 1)
+
+
+def test_class_counts_are_one_against_the_rest_under_the_mask():
+  labels = np.array([[0, 0, 1, 2], [2, 2, 1, 3]])
+  predictions = np.array([[0, 1, 1, 2], [2, 0, 3, 3]])
+  mask = np.array([[1, 1, 1, 1], [1, 1, 1, 0]])  # the last pixel (3 as 3) does not count
+  counts = metrics.class_confusion_counts(predictions, labels, mask, num_classes=4)
+  # class 0: predicted at (0,0) right and (1,1) wrong; label 0 at (0,0), (0,1).
+  # class 1: predicted at (0,1) wrong, (0,2) right; label 1 at (0,2), (1,2).
+  # class 2: predicted at (0,3), (1,0) right; label 2 also at (1,1).
+  # class 3: predicted at (1,2) wrong; the only label 3 is masked.
+  np.testing.assert_array_equal(counts["tp"], [1, 1, 2, 0])
+  np.testing.assert_array_equal(counts["fp"], [1, 1, 0, 1])
+  np.testing.assert_array_equal(counts["fn"], [1, 1, 1, 0])

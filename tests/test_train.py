@@ -197,6 +197,11 @@ def test_pretrained_shared_backbone_initialises_a_run(tmp_path):
                          "--image_size=48x64", "--crop_size=32x48", "--train_steps=3",
                          "--batch_size=2", f"--out={backbone}")
   assert pretrain.returncode == 0, pretrain.stderr[-2000:]
+  scores = [l for l in pretrain.stdout.splitlines() if l.startswith("selection IoU per class")]
+  names = sources.get_spec("synthetic").labels.names
+  per_class = dict(item.rsplit(" ", 1) for item in scores[0].split(": ", 1)[1].split(", "))
+  assert list(per_class) == list(names)
+  assert all(0.0 <= float(value) <= 100.0 for value in per_class.values())
   finished = _run_cli(*_quick_flags(tmp_path / "run", 2), f"--init={backbone}",
                       "--crop_size=64x80")
   assert finished.returncode == 0, finished.stderr[-2000:]
