@@ -1,6 +1,7 @@
 """Benchmarks: train step vs PyTorch, the loss kernel, the input pipeline, compile time.
 
   python experiments/bench.py                       # everything but time_to_result
+  python experiments/bench.py --only=matmul         # does --dtype=bfloat16 pay on this CPU?
   python experiments/bench.py --only=train_step --batch_sizes=1,4 --dtypes=float32,bfloat16
   python experiments/bench.py --only=pipeline --camvid_dir=../shared/data/camvid
   # Wall time of one CPU-protocol run (reproduce.py's preset, CamVid road, IoU loss):
@@ -14,7 +15,6 @@ because these machines are noisy. PyTorch is optional (`pip install torch`, CPU 
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -94,18 +94,19 @@ def check_same_function(params, torch_reference, torch):
 
 def _peak_rss_mb(framework, batch_size, dtype):
   """Peak resident memory of a fresh process running 2 train steps of ``framework``."""
-  code = (f"import sys; sys.argv=['bench', '--memory_probe={framework}', "
-          f"'--batch_sizes={batch_size}', '--dtypes={dtype}']; exec(open({__file__!r}).read())")
-  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       check=False, cwd=os.path.dirname(os.path.dirname(__file__)))
+  out = subprocess.run([sys.executable, os.path.abspath(__file__), f"--memory_probe={framework}",
+                        f"--batch_sizes={batch_size}", f"--dtypes={dtype}"],
+                       capture_output=True, text=True, check=False)
   lines = [l for l in out.stdout.splitlines() if l.startswith("peak_rss_mb=")]
+  if not lines:
+    print(f"memory probe ({framework}, batch {batch_size}) failed: {out.stderr[-500:]}")
   return float(lines[-1].split("=")[1]) if lines else float("nan")
 
 
 def memory_probe(framework, batch_size, dtype):
-  _, params, parallel, state = _jax_setup(dtype=dtype)
   batch = _batch(batch_size)
   if framework == "jax":
+    _, _, parallel, state = _jax_setup(dtype=dtype)
     device_batch = _device_batch(parallel, batch)
     for _ in range(2):
       state, out = parallel.train(state, device_batch)
@@ -114,12 +115,17 @@ def memory_probe(framework, batch_size, dtype):
     import torch  # pylint: disable=import-outside-toplevel
     import torch_reference  # pylint: disable=import-outside-toplevel
     torch.set_num_threads(os.cpu_count())
+    params = models.init_params(models.FCN32s(), jax.random.key(0))
     step = torch_reference.make_train_step(torch_reference.TorchFCN32s(jax.device_get(params)))
     images = torch.from_numpy(batch["image"].transpose(0, 3, 1, 2).copy())
     labels = torch.from_numpy(batch["label"].astype(np.float32))
     for _ in range(2):
       step(images, labels)
-  print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+  # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the parent that
+  # started this process (the benchmark itself), VmHWM belongs to this process's memory only.
+  with open("/proc/self/status", encoding="utf-8") as status:
+    peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+  print(f"peak_rss_mb={peak_kb / 1024:.0f}")
 
 
 def bench_train_step(batch_sizes, dtypes, repeats, with_memory):
@@ -166,7 +172,8 @@ def bench_train_step(batch_sizes, dtypes, repeats, with_memory):
       if with_memory:
         row["jax_peak_rss_mb"] = _peak_rss_mb("jax", batch_size, dtype)
         if torch is not None:
-          row["torch_peak_rss_mb"] = _peak_rss_mb("torch", batch_size, dtype)
+          row["torch_peak_rss_mb"] = (rows[-1]["torch_peak_rss_mb"] if dtype != dtypes[0]
+                                      else _peak_rss_mb("torch", batch_size, dtype))
       rows.append(row)
   results["rows"] = rows
   header = list(rows[0])
@@ -174,6 +181,30 @@ def bench_train_step(batch_sizes, dtypes, repeats, with_memory):
          f"({results['device']}; PyTorch eager float32)", header,
          [[f"{r[k]:.3g}" if isinstance(r[k], float) else r[k] for k in header] for r in rows])
   return results
+
+
+def bench_matmul(repeats):
+  """fc6's product at batch 4 (768x9216 @ 9216x4096) per operand/result dtype: whether this
+  machine's XLA runs bfloat16 operands faster (AMX), i.e. whether --dtype=bfloat16 pays."""
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.standard_normal((768, 9216)), jnp.float32)
+  w = jnp.asarray(rng.standard_normal((9216, 4096)), jnp.float32)
+  x_low, w_low = x.astype(jnp.bfloat16), w.astype(jnp.bfloat16)
+  variants = {
+      "float32 x float32 -> float32": (jax.jit(jnp.dot), x, w),
+      "bfloat16 x bfloat16 -> float32 (--dtype=bfloat16)": (jax.jit(
+          lambda a, b: jnp.dot(a, b, preferred_element_type=jnp.float32)), x_low, w_low),
+      "bfloat16 x bfloat16 -> bfloat16": (jax.jit(jnp.dot), x_low, w_low),
+  }
+  runners = {name: (lambda f=f, a=a, b=b: jax.block_until_ready(f(a, b)))
+             for name, (f, a, b) in variants.items()}
+  times = _interleaved_medians(runners, repeats)
+  flops = 2 * x.shape[0] * x.shape[1] * w.shape[1]
+  rows = [{"product": name, "ms": 1e3 * t, "GFLOP_per_s": flops / t / 1e9}
+          for name, t in times.items()]
+  _table("fc6-shaped matmul (768x9216 @ 9216x4096)", list(rows[0]),
+         [[r["product"], f"{r['ms']:.1f}", f"{r['GFLOP_per_s']:.0f}"] for r in rows])
+  return {"rows": rows}
 
 
 def bench_loss(repeats):
@@ -268,7 +299,7 @@ def bench_time_to_result(camvid_dir, init):
 
 def main(argv):
   parser = cli.make_parser(__doc__)
-  parser.add_argument("--only", default="train_step,loss,pipeline,compile")
+  parser.add_argument("--only", default="matmul,train_step,loss,pipeline,compile")
   parser.add_argument("--batch_sizes", default="1,4")
   parser.add_argument("--dtypes", default="float32,bfloat16",
                       help="train step: the JAX model's matmul operand dtypes (--dtype of run.py)")
@@ -290,6 +321,8 @@ def main(argv):
   if "train_step" in selected:
     results["train_step"] = bench_train_step(batch_sizes, args.dtypes.split(","), args.repeats,
                                              args.memory)
+  if "matmul" in selected:
+    results["matmul"] = bench_matmul(args.repeats)
   if "loss" in selected:
     results["loss"] = bench_loss(args.repeats * 4)
   if "pipeline" in selected:
