@@ -108,15 +108,15 @@ def score_classes(model, params, source, split, *, input_scale, backbone, batch_
       pad_to=source.spec.eval_size, batch_size=batch_size, backbone=backbone,
       input_scale=input_scale)
 
-  @functools.partial(jax.jit, static_argnums=1)
-  def predict(images, label_shape):
+  @functools.partial(jax.jit, static_argnums=2)
+  def predict(params, images, label_shape):
     logits = model.apply({"params": params}, images)
     logits = jax.image.resize(logits, (*label_shape, num_classes), "bilinear")
     return logits.argmax(-1)
 
   totals = {"tp": 0, "fp": 0, "fn": 0}
   for batch in dataset.as_numpy_iterator():
-    predicted = predict(batch["image"], batch["label"].shape)
+    predicted = predict(params, batch["image"], batch["label"].shape)
     counts = metrics.class_confusion_counts(predicted, batch["label"], batch["mask"],
                                             num_classes)
     totals = {name: totals[name] + counts[name] for name in totals}
