@@ -3,6 +3,8 @@
   python experiments/bench.py                       # everything but time_to_result
   python experiments/bench.py --only=matmul         # does --dtype=bfloat16 pay on this CPU?
   python experiments/bench.py --only=train_step --batch_sizes=1,4 --dtypes=float32,bfloat16
+  # At the CPU protocol's network and crop batch (reproduce.py --protocol=cpu):
+  python experiments/bench.py --only=train_step --width_mult=0.25 --size=180x240 --batch_sizes=8
   python experiments/bench.py --only=pipeline --camvid_dir=../shared/data/camvid
   # Wall time of one CPU-protocol run (reproduce.py's preset, CamVid road, IoU loss):
   python experiments/bench.py --only=time_to_result --init=runs/.../shared_backbone.npz
@@ -30,6 +32,7 @@ import numpy as np  # pylint: disable=wrong-import-position
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import flags  # pylint: disable=wrong-import-position
 from fcn_iou_jax import cli, losses, models, steps  # pylint: disable=wrong-import-position
 
 HEIGHT, WIDTH = 360, 480
@@ -57,11 +60,11 @@ def _table(title, header, rows):
     print("| " + " | ".join(str(v) for v in row) + " |")
 
 
-def _batch(batch_size, seed=0):
+def _batch(batch_size, size=(HEIGHT, WIDTH), seed=0):
   rng = np.random.default_rng(seed)
-  return {"image": (50 * rng.standard_normal((batch_size, HEIGHT, WIDTH, 3))).astype(np.float32),
-          "label": (rng.uniform(size=(batch_size, HEIGHT, WIDTH)) < 0.2).astype(np.uint8),
-          "mask": np.ones((batch_size, HEIGHT, WIDTH), np.uint8)}
+  return {"image": (50 * rng.standard_normal((batch_size, *size, 3))).astype(np.float32),
+          "label": (rng.uniform(size=(batch_size, *size)) < 0.2).astype(np.uint8),
+          "mask": np.ones((batch_size, *size), np.uint8)}
 
 
 def _jax_setup(width_mult=1.0, dropout_rate=0.5, dtype="float32"):
@@ -81,9 +84,9 @@ def _device_batch(parallel, batch):
                              for k, v in batch.items()})
 
 
-def check_same_function(params, torch_reference, torch):
+def check_same_function(params, torch_reference, torch, width_mult=1.0):
   """Max |logit difference| between the JAX model and the PyTorch copy (eval mode)."""
-  model = models.FCN32s()
+  model = models.FCN32s(width_mult=width_mult)
   images = _batch(1)["image"][:, :120, :160]
   jax_logits = np.asarray(model.apply({"params": params}, images))
   net = torch_reference.TorchFCN32s(params).eval()
@@ -92,10 +95,11 @@ def check_same_function(params, torch_reference, torch):
   return float(np.max(np.abs(jax_logits - torch_logits))), float(np.max(np.abs(jax_logits)))
 
 
-def _peak_rss_mb(framework, batch_size, dtype):
+def _peak_rss_mb(framework, batch_size, dtype, width_mult, size):
   """Peak resident memory of a fresh process running 2 train steps of ``framework``."""
   out = subprocess.run([sys.executable, os.path.abspath(__file__), f"--memory_probe={framework}",
-                        f"--batch_sizes={batch_size}", f"--dtypes={dtype}"],
+                        f"--batch_sizes={batch_size}", f"--dtypes={dtype}",
+                        f"--width_mult={width_mult}", f"--size={size[0]}x{size[1]}"],
                        capture_output=True, text=True, check=False)
   lines = [l for l in out.stdout.splitlines() if l.startswith("peak_rss_mb=")]
   if not lines:
@@ -103,10 +107,10 @@ def _peak_rss_mb(framework, batch_size, dtype):
   return float(lines[-1].split("=")[1]) if lines else float("nan")
 
 
-def memory_probe(framework, batch_size, dtype):
-  batch = _batch(batch_size)
+def memory_probe(framework, batch_size, dtype, width_mult, size):
+  batch = _batch(batch_size, size)
   if framework == "jax":
-    _, _, parallel, state = _jax_setup(dtype=dtype)
+    _, _, parallel, state = _jax_setup(width_mult, dtype=dtype)
     device_batch = _device_batch(parallel, batch)
     for _ in range(2):
       state, out = parallel.train(state, device_batch)
@@ -115,7 +119,7 @@ def memory_probe(framework, batch_size, dtype):
     import torch  # pylint: disable=import-outside-toplevel
     import torch_reference  # pylint: disable=import-outside-toplevel
     torch.set_num_threads(os.cpu_count())
-    params = models.init_params(models.FCN32s(), jax.random.key(0))
+    params = models.init_params(models.FCN32s(width_mult=width_mult), jax.random.key(0))
     step = torch_reference.make_train_step(torch_reference.TorchFCN32s(jax.device_get(params)))
     images = torch.from_numpy(batch["image"].transpose(0, 3, 1, 2).copy())
     labels = torch.from_numpy(batch["label"].astype(np.float32))
@@ -128,18 +132,19 @@ def memory_probe(framework, batch_size, dtype):
   print(f"peak_rss_mb={peak_kb / 1024:.0f}")
 
 
-def bench_train_step(batch_sizes, dtypes, repeats, with_memory):
+def bench_train_step(batch_sizes, dtypes, repeats, with_memory, width_mult, size):
   try:
     import torch  # pylint: disable=import-outside-toplevel
     import torch_reference  # pylint: disable=import-outside-toplevel
     torch.set_num_threads(os.cpu_count())
   except ImportError:
     torch = None
-  setups = {dtype: _jax_setup(dtype=dtype) for dtype in dtypes}  # same seed: same weights
+  setups = {dtype: _jax_setup(width_mult, dtype=dtype) for dtype in dtypes}  # same weights
   host_params = jax.device_get(setups[dtypes[0]][1])
-  results = {"device": str(jax.devices()[0]), "size": [HEIGHT, WIDTH], "rows": []}
+  results = {"device": str(jax.devices()[0]), "size": list(size), "width_mult": width_mult,
+             "rows": []}
   if torch is not None:
-    difference, scale = check_same_function(host_params, torch_reference, torch)
+    difference, scale = check_same_function(host_params, torch_reference, torch, width_mult)
     results["max_logit_difference"] = difference
     print(f"same function check: max |logit difference| {difference:.2e} (logits up to "
           f"{scale:.2e})")
@@ -148,7 +153,7 @@ def bench_train_step(batch_sizes, dtypes, repeats, with_memory):
   rows = []
   states = {dtype: state for dtype, (_, _, _, state) in setups.items()}
   for batch_size in batch_sizes:
-    batch = _batch(batch_size)
+    batch = _batch(batch_size, size)
     runners = {}
     for dtype, (_, _, parallel, _) in setups.items():
 
@@ -170,14 +175,16 @@ def bench_train_step(batch_sizes, dtypes, repeats, with_memory):
         row["torch_images_per_sec"] = batch_size / seconds["torch"]
         row["ratio_jax_over_torch"] = row["jax_images_per_sec"] / row["torch_images_per_sec"]
       if with_memory:
-        row["jax_peak_rss_mb"] = _peak_rss_mb("jax", batch_size, dtype)
+        row["jax_peak_rss_mb"] = _peak_rss_mb("jax", batch_size, dtype, width_mult, size)
         if torch is not None:
           row["torch_peak_rss_mb"] = (rows[-1]["torch_peak_rss_mb"] if dtype != dtypes[0]
-                                      else _peak_rss_mb("torch", batch_size, dtype))
+                                      else _peak_rss_mb("torch", batch_size, dtype,
+                                                        width_mult, size))
       rows.append(row)
   results["rows"] = rows
   header = list(rows[0])
-  _table(f"Train step, FCN-32s/AlexNet caffe layout, {HEIGHT}x{WIDTH}, soft-IoU + SGD "
+  _table(f"Train step, FCN-32s/AlexNet caffe layout at width {width_mult}, "
+         f"{size[0]}x{size[1]}, soft-IoU + SGD "
          f"({results['device']}; PyTorch eager float32)", header,
          [[f"{r[k]:.3g}" if isinstance(r[k], float) else r[k] for k in header] for r in rows])
   return results
@@ -301,6 +308,9 @@ def main(argv):
   parser = cli.make_parser(__doc__)
   parser.add_argument("--only", default="matmul,train_step,loss,pipeline,compile")
   parser.add_argument("--batch_sizes", default="1,4")
+  parser.add_argument("--width_mult", type=float, default=1.0, help="train step: network width")
+  parser.add_argument("--size", type=flags.parse_size("size"), default=(HEIGHT, WIDTH),
+                      help="train step: image size HxW")
   parser.add_argument("--dtypes", default="float32,bfloat16",
                       help="train step: the JAX model's matmul operand dtypes (--dtype of run.py)")
   parser.add_argument("--repeats", type=int, default=5)
@@ -314,13 +324,14 @@ def main(argv):
   args = parser.parse_args(argv)
   batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
   if args.memory_probe:
-    memory_probe(args.memory_probe, batch_sizes[0], args.dtypes.split(",")[0])
+    memory_probe(args.memory_probe, batch_sizes[0], args.dtypes.split(",")[0],
+                 args.width_mult, args.size)
     return
   results = {"command": " ".join(sys.argv), "jax": jax.__version__}
   selected = args.only.split(",")
   if "train_step" in selected:
     results["train_step"] = bench_train_step(batch_sizes, args.dtypes.split(","), args.repeats,
-                                             args.memory)
+                                             args.memory, args.width_mult, args.size)
   if "matmul" in selected:
     results["matmul"] = bench_matmul(args.repeats)
   if "loss" in selected:
