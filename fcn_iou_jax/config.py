@@ -41,7 +41,7 @@ class Config:
   eval_batch_size: int = 4
   log_every: int = 20
   parallel: str = "pmap"  # pmap | jit (NamedSharding data mesh)
-  dtype: str = "float32"  # computation dtype: float32 | bfloat16 (parameters stay float32)
+  dtype: str = "float32"  # matmul operands: float32 | bfloat16 (float32 accumulation and weights)
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)
