@@ -24,7 +24,8 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import flags  # pylint: disable=wrong-import-position
-from fcn_iou_jax import cli, losses, metrics, models, pretrained, steps  # pylint: disable=wrong-import-position
+from fcn_iou_jax import cli, losses, metrics, models  # pylint: disable=wrong-import-position
+from fcn_iou_jax import pretrained, steps  # pylint: disable=wrong-import-position
 from fcn_iou_jax.data import pipeline, sources, statistics  # pylint: disable=wrong-import-position
 from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
 
