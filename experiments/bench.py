@@ -168,6 +168,8 @@ def bench_train_step(batch_sizes, dtypes, repeats, with_memory, width_mult, size
       labels = torch.from_numpy(batch["label"].astype(np.float32))
       runners["torch"] = lambda: torch_step(images, labels)
     seconds = _interleaved_medians(runners, repeats)
+    if with_memory and torch is not None:
+      torch_peak_rss_mb = _peak_rss_mb("torch", batch_size, dtypes[0], width_mult, size)
     for dtype in dtypes:
       row = {"batch_size": batch_size, "jax_dtype": dtype,
              "jax_images_per_sec": batch_size / seconds[f"jax_{dtype}"]}
@@ -177,9 +179,7 @@ def bench_train_step(batch_sizes, dtypes, repeats, with_memory, width_mult, size
       if with_memory:
         row["jax_peak_rss_mb"] = _peak_rss_mb("jax", batch_size, dtype, width_mult, size)
         if torch is not None:
-          row["torch_peak_rss_mb"] = (rows[-1]["torch_peak_rss_mb"] if dtype != dtypes[0]
-                                      else _peak_rss_mb("torch", batch_size, dtype,
-                                                        width_mult, size))
+          row["torch_peak_rss_mb"] = torch_peak_rss_mb
       rows.append(row)
   results["rows"] = rows
   header = list(rows[0])

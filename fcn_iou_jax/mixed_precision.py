@@ -26,7 +26,7 @@ def matmul(x, w, operand_dtype):
   Gradients (cotangent ``g`` of ``y``): ``dx = r(g) @ r(w)^T``, ``dw = r(x)^T @ r(g)``, also
   accumulated in float32: the float32 gradient of the product, with each operand rounded.
   """
-  return _product(x.astype(operand_dtype), w.astype(operand_dtype))
+  return _matmul_forward(x, w, operand_dtype)[0]
 
 
 def _matmul_forward(x, w, operand_dtype):

@@ -113,4 +113,3 @@ def test_bfloat16_matmuls_keep_the_function_within_their_rounding():
       expected = np.asarray(reference_grads[name][leaf])
       assert _cosine(low_grads[name][leaf], expected) > 0.97, f"{name}/{leaf}"
       assert _relative_error(low_grads[name][leaf], expected) < 0.3, f"{name}/{leaf}"
-
