@@ -32,7 +32,6 @@ import numpy as np  # pylint: disable=wrong-import-position
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import flags  # pylint: disable=wrong-import-position
 from fcn_iou_jax import cli, losses, models, steps  # pylint: disable=wrong-import-position
 
 HEIGHT, WIDTH = 360, 480
@@ -67,8 +66,9 @@ def _batch(batch_size, size=(HEIGHT, WIDTH), seed=0):
           "mask": np.ones((batch_size, *size), np.uint8)}
 
 
-def _jax_setup(width_mult=1.0, dropout_rate=0.5, dtype="float32"):
-  model = models.FCN32s(width_mult=width_mult, dropout_rate=dropout_rate, dtype=jnp.dtype(dtype))
+def _jax_setup(width_mult=1.0, dropout_rate=0.5, dtype="float32", conv_forms="auto"):
+  model = models.FCN32s(width_mult=width_mult, dropout_rate=dropout_rate, dtype=jnp.dtype(dtype),
+                        conv_forms=conv_forms)
   tx = steps.make_optimizer("sgd", learning_rate=1e-4, momentum=0.99, weight_decay=5e-4)
   params = models.init_params(model, jax.random.key(0))
   params["score"]["kernel"] = 0.01 * jax.random.normal(jax.random.key(1),
@@ -84,22 +84,47 @@ def _device_batch(parallel, batch):
                              for k, v in batch.items()})
 
 
+def _on_gpu() -> bool:
+  return jax.default_backend() == "gpu"
+
+
+def _torch_device(torch) -> str:
+  """PyTorch runs where JAX does: on CUDA when JAX's backend is a GPU, else on the CPU."""
+  return "cuda" if _on_gpu() and torch.cuda.is_available() else "cpu"
+
+
+def _torch_inputs(torch, batch, device):
+  images = torch.from_numpy(batch["image"].transpose(0, 3, 1, 2).copy()).to(device)
+  labels = torch.from_numpy(batch["label"].astype(np.float32)).to(device)
+  return images, labels
+
+
 def check_same_function(params, torch_reference, torch, width_mult=1.0):
-  """Max |logit difference| between the JAX model and the PyTorch copy (eval mode)."""
+  """Max |logit difference| between the JAX model and the PyTorch copy (eval mode), both in
+  full float32 (no TF32 on GPUs)."""
   model = models.FCN32s(width_mult=width_mult)
   images = _batch(1)["image"][:, :120, :160]
-  jax_logits = np.asarray(model.apply({"params": params}, images))
-  net = torch_reference.TorchFCN32s(params).eval()
-  with torch.no_grad():
-    torch_logits = net(torch.from_numpy(images.transpose(0, 3, 1, 2).copy())).numpy()
+  with jax.default_matmul_precision("highest"):
+    jax_logits = np.asarray(model.apply({"params": params}, images))
+  device = _torch_device(torch)
+  allow_tf32 = torch.backends.cudnn.allow_tf32
+  torch.backends.cudnn.allow_tf32 = False
+  try:
+    net = torch_reference.TorchFCN32s(params).to(device).eval()
+    with torch.no_grad():
+      torch_logits = net(_torch_inputs(torch, {"image": images, "label": images}, device)[0])
+  finally:
+    torch.backends.cudnn.allow_tf32 = allow_tf32
+  torch_logits = torch_logits.cpu().numpy()
   return float(np.max(np.abs(jax_logits - torch_logits))), float(np.max(np.abs(jax_logits)))
 
 
-def _peak_rss_mb(framework, batch_size, dtype, width_mult, size):
+def _peak_rss_mb(framework, batch_size, dtype, width_mult, size, conv_forms):
   """Peak resident memory of a fresh process running 2 train steps of ``framework``."""
   out = subprocess.run([sys.executable, os.path.abspath(__file__), f"--memory_probe={framework}",
                         f"--batch_sizes={batch_size}", f"--dtypes={dtype}",
-                        f"--width_mult={width_mult}", f"--size={size[0]}x{size[1]}"],
+                        f"--width_mult={width_mult}", f"--size={size[0]}x{size[1]}",
+                        f"--conv_forms={conv_forms}"],
                        capture_output=True, text=True, check=False)
   lines = [l for l in out.stdout.splitlines() if l.startswith("peak_rss_mb=")]
   if not lines:
@@ -107,10 +132,10 @@ def _peak_rss_mb(framework, batch_size, dtype, width_mult, size):
   return float(lines[-1].split("=")[1]) if lines else float("nan")
 
 
-def memory_probe(framework, batch_size, dtype, width_mult, size):
+def memory_probe(framework, batch_size, dtype, width_mult, size, conv_forms):
   batch = _batch(batch_size, size)
   if framework == "jax":
-    _, _, parallel, state = _jax_setup(width_mult, dtype=dtype)
+    _, _, parallel, state = _jax_setup(width_mult, dtype=dtype, conv_forms=conv_forms)
     device_batch = _device_batch(parallel, batch)
     for _ in range(2):
       state, out = parallel.train(state, device_batch)
@@ -120,9 +145,10 @@ def memory_probe(framework, batch_size, dtype, width_mult, size):
     import torch_reference  # pylint: disable=import-outside-toplevel
     torch.set_num_threads(os.cpu_count())
     params = models.init_params(models.FCN32s(width_mult=width_mult), jax.random.key(0))
-    step = torch_reference.make_train_step(torch_reference.TorchFCN32s(jax.device_get(params)))
-    images = torch.from_numpy(batch["image"].transpose(0, 3, 1, 2).copy())
-    labels = torch.from_numpy(batch["label"].astype(np.float32))
+    step = torch_reference.make_train_step(
+        torch_reference.TorchFCN32s(jax.device_get(params)),
+        autocast_dtype=None if dtype == "float32" else getattr(torch, dtype))
+    images, labels = _torch_inputs(torch, batch, "cpu")
     for _ in range(2):
       step(images, labels)
   # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the parent that
@@ -132,18 +158,38 @@ def memory_probe(framework, batch_size, dtype, width_mult, size):
   print(f"peak_rss_mb={peak_kb / 1024:.0f}")
 
 
-def bench_train_step(batch_sizes, dtypes, repeats, with_memory, width_mult, size):
+def _jax_step_device_mb(parallel, state, device_batch):
+  """GPU memory of one compiled train step: its arguments, outputs and temporaries, less the
+  donated buffers that outputs reuse (XLA's own accounting of the executable)."""
+  stats = parallel.train.lower(state, device_batch).compile().memory_analysis()
+  return (stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+          - stats.alias_size_in_bytes) / 2**20
+
+
+def _torch_step_device_mb(torch, step, images, labels):
+  """Peak CUDA memory PyTorch's allocator held over two train steps."""
+  torch.cuda.reset_peak_memory_stats()
+  for _ in range(2):
+    step(images, labels)
+  return torch.cuda.max_memory_allocated() / 2**20
+
+
+def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, width_mult, size,
+                     conv_forms):
   try:
     import torch  # pylint: disable=import-outside-toplevel
     import torch_reference  # pylint: disable=import-outside-toplevel
     torch.set_num_threads(os.cpu_count())
   except ImportError:
     torch = None
-  setups = {dtype: _jax_setup(width_mult, dtype=dtype) for dtype in dtypes}  # same weights
+  setups = {dtype: _jax_setup(width_mult, dtype=dtype, conv_forms=conv_forms)
+            for dtype in dtypes}  # same weights
   host_params = jax.device_get(setups[dtypes[0]][1])
   results = {"device": str(jax.devices()[0]), "size": list(size), "width_mult": width_mult,
-             "rows": []}
+             "conv_forms": conv_forms, "rows": []}
   if torch is not None:
+    torch_device = _torch_device(torch)
+    results["torch_device"] = torch_device
     difference, scale = check_same_function(host_params, torch_reference, torch, width_mult)
     results["max_logit_difference"] = difference
     print(f"same function check: max |logit difference| {difference:.2e} (logits up to "
@@ -154,38 +200,53 @@ def bench_train_step(batch_sizes, dtypes, repeats, with_memory, width_mult, size
   states = {dtype: state for dtype, (_, _, _, state) in setups.items()}
   for batch_size in batch_sizes:
     batch = _batch(batch_size, size)
-    runners = {}
+    runners, device_batches = {}, {}
     for dtype, (_, _, parallel, _) in setups.items():
+      device_batches[dtype] = _device_batch(parallel, batch)
 
-      def jax_step(dtype=dtype, parallel=parallel, device_batch=_device_batch(parallel, batch)):
-        states[dtype], out = parallel.train(states[dtype], device_batch)
+      def jax_step(dtype=dtype, parallel=parallel):
+        states[dtype], out = parallel.train(states[dtype], device_batches[dtype])
         jax.block_until_ready(out)
 
       runners[f"jax_{dtype}"] = jax_step
+    torch_steps = {}
     if torch is not None:
-      torch_step = torch_reference.make_train_step(torch_reference.TorchFCN32s(host_params))
-      images = torch.from_numpy(batch["image"].transpose(0, 3, 1, 2).copy())
-      labels = torch.from_numpy(batch["label"].astype(np.float32))
-      runners["torch"] = lambda: torch_step(images, labels)
+      images, labels = _torch_inputs(torch, batch, torch_device)
+      for torch_dtype in torch_dtypes:
+        net = torch_reference.TorchFCN32s(host_params).to(torch_device)
+        torch_steps[torch_dtype] = torch_reference.make_train_step(
+            net, autocast_dtype=None if torch_dtype == "float32" else getattr(torch, torch_dtype))
+        runners[f"torch_{torch_dtype}"] = (
+            lambda step=torch_steps[torch_dtype]: step(images, labels))
     seconds = _interleaved_medians(runners, repeats)
+    torch_memory = {}
     if with_memory and torch is not None:
-      torch_peak_rss_mb = _peak_rss_mb("torch", batch_size, dtypes[0], width_mult, size)
+      for torch_dtype, step in torch_steps.items():
+        torch_memory[torch_dtype] = (
+            _torch_step_device_mb(torch, step, images, labels) if _on_gpu() else
+            _peak_rss_mb("torch", batch_size, torch_dtype, width_mult, size, conv_forms))
     for dtype in dtypes:
       row = {"batch_size": batch_size, "jax_dtype": dtype,
              "jax_images_per_sec": batch_size / seconds[f"jax_{dtype}"]}
       if torch is not None:
-        row["torch_images_per_sec"] = batch_size / seconds["torch"]
+        torch_dtype = dtype if dtype in torch_dtypes else torch_dtypes[0]
+        row["torch_dtype"] = torch_dtype
+        row["torch_images_per_sec"] = batch_size / seconds[f"torch_{torch_dtype}"]
         row["ratio_jax_over_torch"] = row["jax_images_per_sec"] / row["torch_images_per_sec"]
       if with_memory:
-        row["jax_peak_rss_mb"] = _peak_rss_mb("jax", batch_size, dtype, width_mult, size)
+        memory = "device_mb" if _on_gpu() else "peak_rss_mb"
+        parallel = setups[dtype][2]
+        row[f"jax_{memory}"] = (
+            _jax_step_device_mb(parallel, states[dtype], device_batches[dtype]) if _on_gpu()
+            else _peak_rss_mb("jax", batch_size, dtype, width_mult, size, conv_forms))
         if torch is not None:
-          row["torch_peak_rss_mb"] = torch_peak_rss_mb
+          row[f"torch_{memory}"] = torch_memory[row["torch_dtype"]]
       rows.append(row)
   results["rows"] = rows
   header = list(rows[0])
   _table(f"Train step, FCN-32s/AlexNet caffe layout at width {width_mult}, "
-         f"{size[0]}x{size[1]}, soft-IoU + SGD "
-         f"({results['device']}; PyTorch eager float32)", header,
+         f"{size[0]}x{size[1]}, soft-IoU + SGD, conv forms {conv_forms} "
+         f"({results['device']}; PyTorch eager on {results.get('torch_device', '-')})", header,
          [[f"{r[k]:.3g}" if isinstance(r[k], float) else r[k] for k in header] for r in rows])
   return results
 
@@ -309,10 +370,16 @@ def main(argv):
   parser.add_argument("--only", default="matmul,train_step,loss,pipeline,compile")
   parser.add_argument("--batch_sizes", default="1,4")
   parser.add_argument("--width_mult", type=float, default=1.0, help="train step: network width")
-  parser.add_argument("--size", type=flags.parse_size("size"), default=(HEIGHT, WIDTH),
+  parser.add_argument("--size", type=cli.parse_size("size"), default=(HEIGHT, WIDTH),
                       help="train step: image size HxW")
   parser.add_argument("--dtypes", default="float32,bfloat16",
                       help="train step: the JAX model's matmul operand dtypes (--dtype of run.py)")
+  parser.add_argument("--torch_dtypes", default="float32",
+                      help="train step: PyTorch's dtypes (bfloat16: torch.autocast); each JAX "
+                           "dtype is compared with PyTorch's of the same name, else the first")
+  parser.add_argument("--conv_forms", default="auto", choices=models.CONV_FORMS,
+                      help="train step: how the JAX model computes convolutions (see "
+                           "models.conv2d; auto: cpu forms on the CPU, native elsewhere)")
   parser.add_argument("--repeats", type=int, default=5)
   parser.add_argument("--memory", action="store_true", help="also peak RSS per framework")
   parser.add_argument("--camvid_dir", default=os.path.join("..", "shared", "data", "camvid"))
@@ -325,13 +392,14 @@ def main(argv):
   batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
   if args.memory_probe:
     memory_probe(args.memory_probe, batch_sizes[0], args.dtypes.split(",")[0],
-                 args.width_mult, args.size)
+                 args.width_mult, args.size, args.conv_forms)
     return
   results = {"command": " ".join(sys.argv), "jax": jax.__version__}
   selected = args.only.split(",")
   if "train_step" in selected:
-    results["train_step"] = bench_train_step(batch_sizes, args.dtypes.split(","), args.repeats,
-                                             args.memory, args.width_mult, args.size)
+    results["train_step"] = bench_train_step(
+        batch_sizes, args.dtypes.split(","), args.torch_dtypes.split(","), args.repeats,
+        args.memory, args.width_mult, args.size, args.conv_forms)
   if "matmul" in selected:
     results["matmul"] = bench_matmul(args.repeats)
   if "loss" in selected:

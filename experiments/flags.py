@@ -21,24 +21,9 @@ HELP = {
     "image_size": "training size HxW, e.g. 180x240 (default: the paper's size)",
     "crop_size": "random training crop HxW taken after the resize, e.g. 180x240 (default: none)",
     "init": "scratch, or a .npz/.pth ImageNet AlexNet state dict",
-    "dtype": "operand dtype of the convolutions' matmuls; bfloat16 (float32 accumulation, "
-             "activations and weights) is faster on CPUs with AMX and on TPUs",
+    "dtype": "operand dtype of the convolutions; bfloat16 (float32 accumulation, activations "
+             "and weights) is faster on CPUs with AMX, on GPUs and on TPUs",
 }
-
-
-def parse_size(flag: str):
-  """A parser of ``HxW`` text for ``--flag``; UserError naming the flag on bad text."""
-
-  def parse(text: str):
-    try:
-      height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError as error:
-      raise UserError(f"--{flag}={text!r} is not HxW, e.g. 180x240") from error
-    if height < 1 or width < 1:
-      raise UserError(f"--{flag}={text!r} must be positive")
-    return height, width
-
-  return parse
 
 
 def _bool(text: str) -> bool:
@@ -57,7 +42,7 @@ def parse_run_flags(argv, description):
     default = getattr(defaults, field.name)
     kind = {bool: _bool, int: int, float: float}.get(type(default), str)
     if field.name in ("image_size", "crop_size"):
-      kind = parse_size(field.name)
+      kind = cli.parse_size(field.name)
     parser.add_argument(f"--{field.name}", type=kind, default=default,
                         choices=CHOICES.get(field.name), help=HELP.get(field.name, " "))
   parser.add_argument("--workdir", default=None,

@@ -21,13 +21,9 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import flags  # pylint: disable=wrong-import-position
-from fcn_iou_jax import cli, losses, metrics, models  # pylint: disable=wrong-import-position
-from fcn_iou_jax import pretrained, steps  # pylint: disable=wrong-import-position
-from fcn_iou_jax.data import pipeline, sources, statistics  # pylint: disable=wrong-import-position
-from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
+from fcn_iou_jax import cli, losses, metrics, models, pretrained, steps
+from fcn_iou_jax.data import pipeline, sources, statistics
+from fcn_iou_jax.errors import UserError
 
 
 def main(argv):
@@ -37,9 +33,9 @@ def main(argv):
   parser.add_argument("--prepared_dir", default=None)
   parser.add_argument("--backbone", default="caffe", choices=["caffe", "torchvision"])
   parser.add_argument("--width_mult", type=float, default=0.25)
-  parser.add_argument("--image_size", type=flags.parse_size("image_size"), default=None,
+  parser.add_argument("--image_size", type=cli.parse_size("image_size"), default=None,
                       help="training resize HxW (default: the dataset's training size)")
-  parser.add_argument("--crop_size", type=flags.parse_size("crop_size"), default=None,
+  parser.add_argument("--crop_size", type=cli.parse_size("crop_size"), default=None,
                       help="random training crop HxW after the resize (default: none)")
   parser.add_argument("--batch_size", type=int, default=8)
   parser.add_argument("--learning_rate", type=float, default=3e-4)

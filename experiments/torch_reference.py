@@ -67,13 +67,18 @@ def soft_iou_loss(logits, labels):
 
 
 def make_train_step(model: TorchFCN32s, *, learning_rate=1e-4, momentum=0.99,
-                    weight_decay=5e-4):
+                    weight_decay=5e-4, autocast_dtype=None):
+  """One SGD step ``step(images, labels) -> loss``; with ``autocast_dtype`` (e.g.
+  ``torch.bfloat16``) the forward pass and loss run under ``torch.autocast`` (mixed precision,
+  float32 weights), on the device the model and inputs are on."""
   optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
                               lr=learning_rate, momentum=momentum, weight_decay=weight_decay)
 
   def step(images, labels):
     optimizer.zero_grad(set_to_none=True)
-    loss = soft_iou_loss(model(images), labels)
+    with torch.autocast(images.device.type, dtype=autocast_dtype,
+                        enabled=autocast_dtype is not None):
+      loss = soft_iou_loss(model(images), labels)
     loss.backward()
     optimizer.step()
     return loss.item()

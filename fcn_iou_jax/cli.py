@@ -20,6 +20,21 @@ def make_parser(description: str) -> argparse.ArgumentParser:
                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
 
+def parse_size(flag: str):
+  """A parser of ``HxW`` text for ``--flag``; UserError naming the flag on bad text."""
+
+  def parse(text: str):
+    try:
+      height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError as error:
+      raise UserError(f"--{flag}={text!r} is not HxW, e.g. 180x240") from error
+    if height < 1 or width < 1:
+      raise UserError(f"--{flag}={text!r} must be positive")
+    return height, width
+
+  return parse
+
+
 def hide_accelerators_from_tensorflow():
   """tf.data runs on the host; never let TensorFlow take GPU/TPU memory from JAX."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel

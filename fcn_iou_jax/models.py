@@ -124,16 +124,46 @@ def _patches(x, kernel: int, stride: int):
       for i in range(kernel) for j in range(kernel)], axis=-1)
 
 
-def conv2d(x, kernel, *, stride: int = 1, pad: int = 0, operand_dtype=jnp.float32):
-  """``y[b,i,j,o] = sum_{u,v,c} x[b, s*i+u-p, s*j+v-p, c] * kernel[u,v,c,o]`` (NHWC, HWIO).
+CONV_FORMS = ("auto", "cpu", "native")
 
-  In float32, computed in the form XLA:CPU runs fastest for each shape (measured by
-  ``experiments/bench.py``): 1x1 kernels as one matmul; large kernels (conv1's 11x11 on 3
-  channels, fc6's 6x6) as patches times a matmul, whose weight gradient is a plain matmul
-  too; the rest as XLA convolutions. With a low ``operand_dtype`` (bfloat16) every kernel is
-  patches times a :func:`mixed_precision.matmul`, the form that reaches AMX. All compute the
-  same function, up to the operands' rounding (tested).
+
+def conv2d(x, kernel, *, stride: int = 1, pad: int = 0, groups: int = 1,
+           operand_dtype=jnp.float32, forms: str = "auto"):
+  """``y[b,i,j,o] = sum_{u,v,c} x[b, s*i+u-p, s*j+v-p, c] * kernel[u,v,c,o]`` (NHWC, HWIO),
+  with ``groups`` independent channel groups (``kernel`` is ``[kh, kw, C_in / groups, C_out]``).
+
+  ``forms`` picks how it is computed; all compute the same function, up to the operands'
+  rounding (tested), and ``auto`` means ``cpu`` on the CPU backend, ``native`` elsewhere:
+    * ``native``: one XLA convolution with ``feature_group_count``, operands and result in
+      ``operand_dtype`` (cuDNN and TPU convolutions accumulate bfloat16 in float32), the
+      result returned as float32.
+    * ``cpu``: the forms XLA:CPU runs fastest (measured by ``experiments/bench.py``): groups
+      as separate convolutions; 1x1 kernels as one matmul; large kernels (conv1's 11x11 on 3
+      channels, fc6's 6x6) as patches times a matmul; the rest as XLA convolutions. With a low
+      ``operand_dtype`` (bfloat16) every kernel is patches times a
+      :func:`mixed_precision.matmul`, the form that reaches AMX.
   """
+  if forms not in CONV_FORMS:
+    raise ValueError(f"unknown conv forms {forms!r}; choose from {CONV_FORMS}")
+  if forms == "auto":
+    forms = "cpu" if jax.default_backend() == "cpu" else "native"
+  if forms == "native":
+    y = jax.lax.conv_general_dilated(
+        x.astype(operand_dtype), kernel.astype(operand_dtype), (stride, stride),
+        [(pad, pad)] * 2, dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=groups)
+    return y.astype(jnp.float32)
+  if groups > 1:
+    in_per_group, out_per_group = x.shape[-1] // groups, kernel.shape[-1] // groups
+    return jnp.concatenate([
+        _cpu_conv2d(x[..., g * in_per_group:(g + 1) * in_per_group],
+                    kernel[..., g * out_per_group:(g + 1) * out_per_group],
+                    stride, pad, operand_dtype)
+        for g in range(groups)], axis=-1)
+  return _cpu_conv2d(x, kernel, stride, pad, operand_dtype)
+
+
+def _cpu_conv2d(x, kernel, stride, pad, operand_dtype):
   size = kernel.shape[0]
   if pad:
     x = jnp.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
@@ -151,36 +181,24 @@ def conv2d(x, kernel, *, stride: int = 1, pad: int = 0, operand_dtype=jnp.float3
 
 
 class Conv(nn.Module):
-  """2-D convolution (NHWC, HWIO kernel ``[kh, kw, C_in / groups, C_out]``) plus bias.
-
-  Groups are computed as separate convolutions and concatenated: the same function as
-  ``feature_group_count``, which XLA:CPU runs far slower, especially its weight gradient.
-  """
+  """2-D convolution (NHWC, HWIO kernel ``[kh, kw, C_in / groups, C_out]``) plus bias, computed
+  by :func:`conv2d` in the given ``forms``."""
   features: int
   kernel: int
   stride: int = 1
   pad: int = 0
   groups: int = 1
-  dtype: jnp.dtype = jnp.float32  # the matmuls' operand dtype (float32 accumulation)
+  dtype: jnp.dtype = jnp.float32  # the convolution's operand dtype (float32 accumulation)
+  forms: str = "auto"
   kernel_init: callable = nn.initializers.kaiming_normal()
 
   @nn.compact
   def __call__(self, x):
-    in_per_group = x.shape[-1] // self.groups
     kernel = self.param("kernel", self.kernel_init,
-                        (self.kernel, self.kernel, in_per_group, self.features))
+                        (self.kernel, self.kernel, x.shape[-1] // self.groups, self.features))
     bias = self.param("bias", nn.initializers.zeros, (self.features,))
-    convolve = functools.partial(conv2d, stride=self.stride, pad=self.pad,
-                                 operand_dtype=self.dtype)
-    if self.groups == 1:
-      y = convolve(x, kernel)
-    else:
-      out_per_group = self.features // self.groups
-      y = jnp.concatenate([
-          convolve(x[..., g * in_per_group:(g + 1) * in_per_group],
-                   kernel[..., g * out_per_group:(g + 1) * out_per_group])
-          for g in range(self.groups)], axis=-1)
-    return y + bias
+    return conv2d(x, kernel, stride=self.stride, pad=self.pad, groups=self.groups,
+                  operand_dtype=self.dtype, forms=self.forms) + bias
 
 
 class FCN32s(nn.Module):
@@ -198,8 +216,9 @@ class FCN32s(nn.Module):
     dropout_rate: dropout after fc6 and fc7 in training.
     learn_upsampling: train the deconvolution (initialised bilinear) instead of keeping it
       a fixed bilinear interpolation.
-    dtype: operand dtype of every convolution's matmul (bfloat16: AMX/TPU speed, see
-      :mod:`mixed_precision`); accumulation, activations and parameters stay float32.
+    dtype: operand dtype of every convolution (bfloat16: AMX/GPU/TPU speed, see
+      :func:`conv2d`); accumulation, activations and parameters stay float32.
+    conv_forms: how convolutions are computed (:func:`conv2d`); ``auto`` suits the backend.
   """
   backbone: str = "caffe"
   width_mult: float = 1.0
@@ -208,6 +227,7 @@ class FCN32s(nn.Module):
   dropout_rate: float = 0.5
   learn_upsampling: bool = False
   dtype: jnp.dtype = jnp.float32
+  conv_forms: str = "auto"
 
   @nn.compact
   def __call__(self, images, *, train: bool = False):
@@ -220,7 +240,8 @@ class FCN32s(nn.Module):
       init = nn.initializers.variance_scaling(
           2.0 / (INPUT_STD[self.backbone] ** 2 if index == 0 else 1.0), "fan_in", "normal")
       x = Conv(scaled_channels(spec.features, self.width_mult, spec.groups), spec.kernel,
-               spec.stride, pad, spec.groups, self.dtype, kernel_init=init, name=spec.name)(x)
+               spec.stride, pad, spec.groups, self.dtype, self.conv_forms, kernel_init=init,
+               name=spec.name)(x)
       x = nn.relu(x)
       if spec.lrn:
         x = local_response_norm(x)
@@ -228,10 +249,11 @@ class FCN32s(nn.Module):
         x = max_pool(x)
     fc_features = scaled_channels(FC_FEATURES, self.width_mult)
     for name, kernel in (("fc6", self.fc6_kernel), ("fc7", 1)):
-      x = nn.relu(Conv(fc_features, kernel, dtype=self.dtype, name=name)(x))
+      x = nn.relu(Conv(fc_features, kernel, dtype=self.dtype, forms=self.conv_forms,
+                       name=name)(x))
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    scores = Conv(self.num_classes, 1, dtype=self.dtype, kernel_init=nn.initializers.zeros,
-                  name="score")(x)
+    scores = Conv(self.num_classes, 1, dtype=self.dtype, forms=self.conv_forms,
+                  kernel_init=nn.initializers.zeros, name="score")(x)
     logits = self._upsample(scores, height, width)
     return logits[..., 0] if self.num_classes == 1 else logits
 

@@ -51,9 +51,11 @@ def reference_logits(params, images, backbone):
   return full[:, offset:offset + height, offset:offset + width, 0]
 
 
-@pytest.mark.parametrize("backbone", ["caffe", "torchvision"])
-def test_logits_and_gradients_match_the_plain_reference(backbone):
-  model = models.FCN32s(backbone=backbone, width_mult=0.125, dropout_rate=0.0)
+@pytest.mark.parametrize("backbone,conv_forms",
+                         [("caffe", "cpu"), ("torchvision", "cpu"), ("caffe", "native")])
+def test_logits_and_gradients_match_the_plain_reference(backbone, conv_forms):
+  model = models.FCN32s(backbone=backbone, width_mult=0.125, dropout_rate=0.0,
+                        conv_forms=conv_forms)
   params = models.init_params(model, jax.random.key(0))
   params["score"]["kernel"] = jax.random.normal(jax.random.key(1),
                                                 params["score"]["kernel"].shape)
@@ -85,14 +87,17 @@ def _cosine(value, expected):
   return float(value @ expected / (np.linalg.norm(value) * np.linalg.norm(expected) + 1e-30))
 
 
-def test_bfloat16_matmuls_keep_the_function_within_their_rounding():
-  """bfloat16 operands (float32 accumulation): logits within 2%, gradients point the same way.
+@pytest.mark.parametrize("conv_forms", ["cpu", "native"])
+def test_bfloat16_convolutions_keep_the_function_within_their_rounding(conv_forms):
+  """bfloat16 operands (float32 accumulation): logits within 2%, gradients point the same way,
+  in the CPU forms (patches x mixed-precision matmul) and the native ones (GPU/TPU).
 
   Per-element gradient errors grow towards conv1 (a rounded activation can move a max-pool's
   argmax or a ReLU's sign), so gradients are compared by direction and norm. Logits are kept
   O(1): on a saturated sigmoid any perturbation of the logits rescales the gradient.
   """
-  model = models.FCN32s(width_mult=0.125, dropout_rate=0.0, dtype=jnp.bfloat16)
+  model = models.FCN32s(width_mult=0.125, dropout_rate=0.0, dtype=jnp.bfloat16,
+                        conv_forms=conv_forms)
   params = models.init_params(model, jax.random.key(0))
   params["score"]["kernel"] = 0.1 * jax.random.normal(jax.random.key(1),
                                                       params["score"]["kernel"].shape)
