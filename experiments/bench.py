@@ -66,7 +66,7 @@ def _batch(batch_size, size=(HEIGHT, WIDTH), seed=0):
           "mask": np.ones((batch_size, *size), np.uint8)}
 
 
-def _jax_setup(width_mult=1.0, dropout_rate=0.5, dtype="float32", conv_forms="auto"):
+def _jax_setup(width_mult=1.0, dropout_rate=0.5, dtype="float32", conv_forms="tuned"):
   model = models.FCN32s(width_mult=width_mult, dropout_rate=dropout_rate, dtype=jnp.dtype(dtype),
                         conv_forms=conv_forms)
   tx = steps.make_optimizer("sgd", learning_rate=1e-4, momentum=0.99, weight_decay=5e-4)
@@ -377,9 +377,9 @@ def main(argv):
   parser.add_argument("--torch_dtypes", default="float32",
                       help="train step: PyTorch's dtypes (bfloat16: torch.autocast); each JAX "
                            "dtype is compared with PyTorch's of the same name, else the first")
-  parser.add_argument("--conv_forms", default="auto", choices=models.CONV_FORMS,
-                      help="train step: how the JAX model computes convolutions (see "
-                           "models.conv2d; auto: cpu forms on the CPU, native elsewhere)")
+  parser.add_argument("--conv_forms", default="tuned", choices=models.CONV_FORMS,
+                      help="train step: how the JAX model computes convolutions "
+                           "(models.conv2d)")
   parser.add_argument("--repeats", type=int, default=5)
   parser.add_argument("--memory", action="store_true", help="also peak RSS per framework")
   parser.add_argument("--camvid_dir", default=os.path.join("..", "shared", "data", "camvid"))

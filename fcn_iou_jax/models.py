@@ -124,29 +124,28 @@ def _patches(x, kernel: int, stride: int):
       for i in range(kernel) for j in range(kernel)], axis=-1)
 
 
-CONV_FORMS = ("auto", "cpu", "native")
+CONV_FORMS = ("tuned", "native")
 
 
 def conv2d(x, kernel, *, stride: int = 1, pad: int = 0, groups: int = 1,
-           operand_dtype=jnp.float32, forms: str = "auto"):
+           operand_dtype=jnp.float32, forms: str = "tuned"):
   """``y[b,i,j,o] = sum_{u,v,c} x[b, s*i+u-p, s*j+v-p, c] * kernel[u,v,c,o]`` (NHWC, HWIO),
   with ``groups`` independent channel groups (``kernel`` is ``[kh, kw, C_in / groups, C_out]``).
 
-  ``forms`` picks how it is computed; all compute the same function, up to the operands'
-  rounding (tested), and ``auto`` means ``cpu`` on the CPU backend, ``native`` elsewhere:
+  ``forms`` picks how it is computed; both compute the same function, up to the operands'
+  rounding (tested):
+    * ``tuned`` (default): groups as separate convolutions; 1x1 kernels as one matmul; large
+      kernels (conv1's 11x11 on 3 channels, fc6's 6x6) as patches times a matmul; the rest as
+      XLA convolutions. With a low ``operand_dtype`` (bfloat16) every kernel is patches times
+      a :func:`mixed_precision.matmul`, the form that reaches AMX. Fastest on XLA:CPU and on
+      an H100 too (``experiments/bench.py``, README "Performance").
     * ``native``: one XLA convolution with ``feature_group_count``, operands and result in
-      ``operand_dtype`` (cuDNN and TPU convolutions accumulate bfloat16 in float32), the
-      result returned as float32.
-    * ``cpu``: the forms XLA:CPU runs fastest (measured by ``experiments/bench.py``): groups
-      as separate convolutions; 1x1 kernels as one matmul; large kernels (conv1's 11x11 on 3
-      channels, fc6's 6x6) as patches times a matmul; the rest as XLA convolutions. With a low
-      ``operand_dtype`` (bfloat16) every kernel is patches times a
-      :func:`mixed_precision.matmul`, the form that reaches AMX.
+      ``operand_dtype`` (cuDNN and TPU convolutions accumulate bfloat16 in float32), the result
+      returned as float32: what XLA compiles best where its convolutions are fast (TPUs; not
+      measured here).
   """
   if forms not in CONV_FORMS:
     raise ValueError(f"unknown conv forms {forms!r}; choose from {CONV_FORMS}")
-  if forms == "auto":
-    forms = "cpu" if jax.default_backend() == "cpu" else "native"
   if forms == "native":
     y = jax.lax.conv_general_dilated(
         x.astype(operand_dtype), kernel.astype(operand_dtype), (stride, stride),
@@ -189,7 +188,7 @@ class Conv(nn.Module):
   pad: int = 0
   groups: int = 1
   dtype: jnp.dtype = jnp.float32  # the convolution's operand dtype (float32 accumulation)
-  forms: str = "auto"
+  forms: str = "tuned"
   kernel_init: callable = nn.initializers.kaiming_normal()
 
   @nn.compact
@@ -218,7 +217,7 @@ class FCN32s(nn.Module):
       a fixed bilinear interpolation.
     dtype: operand dtype of every convolution (bfloat16: AMX/GPU/TPU speed, see
       :func:`conv2d`); accumulation, activations and parameters stay float32.
-    conv_forms: how convolutions are computed (:func:`conv2d`); ``auto`` suits the backend.
+    conv_forms: how convolutions are computed, ``tuned`` or ``native`` (:func:`conv2d`).
   """
   backbone: str = "caffe"
   width_mult: float = 1.0
@@ -227,7 +226,7 @@ class FCN32s(nn.Module):
   dropout_rate: float = 0.5
   learn_upsampling: bool = False
   dtype: jnp.dtype = jnp.float32
-  conv_forms: str = "auto"
+  conv_forms: str = "tuned"
 
   @nn.compact
   def __call__(self, images, *, train: bool = False):

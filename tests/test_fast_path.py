@@ -52,7 +52,7 @@ def reference_logits(params, images, backbone):
 
 
 @pytest.mark.parametrize("backbone,conv_forms",
-                         [("caffe", "cpu"), ("torchvision", "cpu"), ("caffe", "native")])
+                         [("caffe", "tuned"), ("torchvision", "tuned"), ("caffe", "native")])
 def test_logits_and_gradients_match_the_plain_reference(backbone, conv_forms):
   model = models.FCN32s(backbone=backbone, width_mult=0.125, dropout_rate=0.0,
                         conv_forms=conv_forms)
@@ -87,10 +87,10 @@ def _cosine(value, expected):
   return float(value @ expected / (np.linalg.norm(value) * np.linalg.norm(expected) + 1e-30))
 
 
-@pytest.mark.parametrize("conv_forms", ["cpu", "native"])
+@pytest.mark.parametrize("conv_forms", ["tuned", "native"])
 def test_bfloat16_convolutions_keep_the_function_within_their_rounding(conv_forms):
   """bfloat16 operands (float32 accumulation): logits within 2%, gradients point the same way,
-  in the CPU forms (patches x mixed-precision matmul) and the native ones (GPU/TPU).
+  in the tuned forms (patches x mixed-precision matmul) and the native ones.
 
   Per-element gradient errors grow towards conv1 (a rounded activation can move a max-pool's
   argmax or a ReLU's sign), so gradients are compared by direction and norm. Logits are kept
