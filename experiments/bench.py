@@ -2,6 +2,7 @@
 
   python experiments/bench.py                       # everything but time_to_result
   python experiments/bench.py --only=matmul         # does --dtype=bfloat16 pay on this CPU?
+  python experiments/bench.py --only=huge_pages     # does glibc's huge-page malloc pay here?
   python experiments/bench.py --only=train_step --batch_sizes=1,4 --dtypes=float32,bfloat16
   # At the CPU protocol's network and crop batch (reproduce.py --protocol=cpu):
   python experiments/bench.py --only=train_step --width_mult=0.25 --size=180x240 --batch_sizes=8
@@ -156,6 +157,44 @@ def memory_probe(framework, batch_size, dtype, width_mult, size, conv_forms):
   with open("/proc/self/status", encoding="utf-8") as status:
     peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
   print(f"peak_rss_mb={peak_kb / 1024:.0f}")
+
+
+def fault_probe(batch_size, dtype, width_mult, size, steps=5):
+  """Median seconds and minor page faults per JAX train step of this process."""
+  import resource  # pylint: disable=import-outside-toplevel
+  _, _, parallel, state = _jax_setup(width_mult, dtype=dtype)
+  device_batch = _device_batch(parallel, _batch(batch_size, size))
+  seconds, faults = [], []
+  for _ in range(steps + 1):  # the first (compiling) step is not counted
+    before, start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+    state, out = parallel.train(state, device_batch)
+    jax.block_until_ready(out)
+    seconds.append(time.perf_counter() - start)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+  print(f"step_seconds={np.median(seconds[1:])} minor_faults={np.median(faults[1:])}")
+
+
+def bench_huge_pages(batch_size, dtype, width_mult, size, repeats):
+  """The JAX train step in fresh processes without and with glibc's transparent huge pages
+  (cli.env_with_huge_pages, which reproduce.py gives its runs), alternating."""
+  samples = {"default": [], "huge_pages": []}
+  for _ in range(repeats):
+    for name, env in (("default", None), ("huge_pages", cli.env_with_huge_pages())):
+      out = subprocess.run([sys.executable, os.path.abspath(__file__), "--fault_probe",
+                            f"--batch_sizes={batch_size}", f"--dtypes={dtype}",
+                            f"--width_mult={width_mult}", f"--size={size[0]}x{size[1]}"],
+                           capture_output=True, text=True, check=True, env=env)
+      line = [l for l in out.stdout.splitlines() if l.startswith("step_seconds=")][-1]
+      samples[name].append({k: float(v) for k, v in (f.split("=") for f in line.split())})
+  rows = [{"malloc": name, "step_seconds": float(np.median([r["step_seconds"] for r in runs])),
+           "minor_faults_per_step": float(np.median([r["minor_faults"] for r in runs]))}
+          for name, runs in samples.items()]
+  rows[1]["speedup"] = rows[0]["step_seconds"] / rows[1]["step_seconds"]
+  _table(f"JAX train step, batch {batch_size}, {dtype}, {size[0]}x{size[1]}: glibc huge pages "
+         f"(medians over {repeats} process pairs)", list(rows[1]),
+         [[f"{r.get(k, float('nan')):.3g}" if k != "malloc" else r[k] for k in rows[1]]
+          for r in rows])
+  return {"batch_size": batch_size, "dtype": dtype, "rows": rows}
 
 
 def _jax_step_device_mb(parallel, state, device_batch):
@@ -388,11 +427,15 @@ def main(argv):
                       help="time_to_result: the shared backbone .npz (default: from scratch)")
   parser.add_argument("--out", default="bench_results.json")
   parser.add_argument("--memory_probe", default=None, help=argparse_hidden())
+  parser.add_argument("--fault_probe", action="store_true", help=argparse_hidden())
   args = parser.parse_args(argv)
   batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
   if args.memory_probe:
     memory_probe(args.memory_probe, batch_sizes[0], args.dtypes.split(",")[0],
                  args.width_mult, args.size, args.conv_forms)
+    return
+  if args.fault_probe:
+    fault_probe(batch_sizes[0], args.dtypes.split(",")[0], args.width_mult, args.size)
     return
   results = {"command": " ".join(sys.argv), "jax": jax.__version__}
   selected = args.only.split(",")
@@ -400,6 +443,9 @@ def main(argv):
     results["train_step"] = bench_train_step(
         batch_sizes, args.dtypes.split(","), args.torch_dtypes.split(","), args.repeats,
         args.memory, args.width_mult, args.size, args.conv_forms)
+  if "huge_pages" in selected:
+    results["huge_pages"] = bench_huge_pages(batch_sizes[-1], args.dtypes.split(",")[-1],
+                                             args.width_mult, args.size, args.repeats)
   if "matmul" in selected:
     results["matmul"] = bench_matmul(args.repeats)
   if "loss" in selected:

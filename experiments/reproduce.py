@@ -106,7 +106,7 @@ def shared_backbone(out_dir: str, settings: dict, dataset: str, data_dir: str | 
   command += [f"--data_dir={data_dir}"] if data_dir else []
   print(f"shared backbone: pre-training {path} ({BACKBONE_STEPS} steps)", flush=True)
   start = time.time()
-  if subprocess.run(command, check=False).returncode != 0:
+  if subprocess.run(command, check=False, env=cli.env_with_huge_pages()).returncode != 0:
     raise UserError(f"{path}: pretrain_backbone.py failed; rerun to retry")
   print(f"    finished in {time.time() - start:.0f} s", flush=True)
   return path
@@ -139,6 +139,8 @@ def main(argv):
                            "pre-trained once into the grid's folder)")
   parser.add_argument("--categories", default=None, help="a subset of the grid's categories")
   parser.add_argument("--train_steps", type=int, default=None, help="override the protocol's")
+  parser.add_argument("--width_mult", type=float, default=None,
+                      help="override the protocol's network width (backbone included)")
   parser.add_argument("--out", default="runs/reproduce")
   parser.add_argument("--report", default=None,
                       help="report folder (default: results/<basename of --out>/<grid>-<protocol>)")
@@ -150,6 +152,8 @@ def main(argv):
     settings["init"] = args.init
   if args.train_steps:
     settings["train_steps"] = args.train_steps
+  if args.width_mult:
+    settings["width_mult"] = args.width_mult
   init_path = args.init
   if settings["init"] == "shared" and not init_path:
     init_path = shared_backbone(out_dir, settings, GRIDS[args.grid][0], args.data_dir)
@@ -167,7 +171,7 @@ def main(argv):
     start = time.time()
     command = [sys.executable, os.path.join(os.path.dirname(__file__), "run.py"), *flags,
                *run_specific, f"--workdir={workdir}", "--log_every=50"]
-    finished = subprocess.run(command, check=False)
+    finished = subprocess.run(command, check=False, env=cli.env_with_huge_pages())
     if finished.returncode != 0:
       raise UserError(f"{workdir}: run.py exited with {finished.returncode}; rerun to resume")
     print(f"    finished in {time.time() - start:.0f} s", flush=True)

@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "exp
 
 import report  # pylint: disable=wrong-import-position
 import reproduce  # pylint: disable=wrong-import-position
+from fcn_iou_jax import cli  # pylint: disable=wrong-import-position
 from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
 
 
@@ -28,8 +29,9 @@ def test_cpu_protocol_lists_every_deviation_and_paper_needs_weights():
 def test_shared_backbone_is_pretrained_once(tmp_path, monkeypatch):
   calls = []
 
-  def fake_pretrain(command, check):
+  def fake_pretrain(command, check, env):
     calls.append(command)
+    assert "glibc.malloc.hugetlb=1" in env["GLIBC_TUNABLES"]
     out = [arg for arg in command if arg.startswith("--out=")][0][len("--out="):]
     open(out, "wb").close()
     return subprocess.CompletedProcess(command, 0)
@@ -78,3 +80,13 @@ def test_report_averages_seeds_and_flags_unlearned_and_collapsed(tmp_path):
   assert "+10.0 points (paired over 2 seed(s), IoU loss ahead in 2)" in text
   assert "outside the seed spread" in text
   assert (tmp_path / "out" / "iou_gain_vs_ratio.png").exists()
+
+
+def test_huge_pages_tunable_is_added_once_and_keeps_other_tunables():
+  env = cli.env_with_huge_pages({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2", "A": "1"})
+  assert env["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+  assert env["A"] == "1"
+  assert cli.env_with_huge_pages(env) == env  # already set: unchanged
+  user_choice = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}
+  assert cli.env_with_huge_pages(user_choice) == user_choice  # the user's own setting wins
+  assert cli.env_with_huge_pages({})["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
