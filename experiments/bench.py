@@ -94,10 +94,13 @@ def _torch_device(torch) -> str:
   return "cuda" if _on_gpu() and torch.cuda.is_available() else "cpu"
 
 
+def _torch_images(torch, images, device):
+  return torch.from_numpy(images.transpose(0, 3, 1, 2).copy()).to(device)
+
+
 def _torch_inputs(torch, batch, device):
-  images = torch.from_numpy(batch["image"].transpose(0, 3, 1, 2).copy()).to(device)
-  labels = torch.from_numpy(batch["label"].astype(np.float32)).to(device)
-  return images, labels
+  return (_torch_images(torch, batch["image"], device),
+          torch.from_numpy(batch["label"].astype(np.float32)).to(device))
 
 
 def check_same_function(params, torch_reference, torch, width_mult=1.0):
@@ -113,7 +116,7 @@ def check_same_function(params, torch_reference, torch, width_mult=1.0):
   try:
     net = torch_reference.TorchFCN32s(params).to(device).eval()
     with torch.no_grad():
-      torch_logits = net(_torch_inputs(torch, {"image": images, "label": images}, device)[0])
+      torch_logits = net(_torch_images(torch, images, device))
   finally:
     torch.backends.cudnn.allow_tf32 = allow_tf32
   torch_logits = torch_logits.cpu().numpy()
@@ -262,7 +265,7 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
     if with_memory and torch is not None:
       for torch_dtype, step in torch_steps.items():
         torch_memory[torch_dtype] = (
-            _torch_step_device_mb(torch, step, images, labels) if _on_gpu() else
+            _torch_step_device_mb(torch, step, images, labels) if torch_device == "cuda" else
             _peak_rss_mb("torch", batch_size, torch_dtype, width_mult, size, conv_forms))
     for dtype in dtypes:
       row = {"batch_size": batch_size, "jax_dtype": dtype,
@@ -273,12 +276,15 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
         row["torch_images_per_sec"] = batch_size / seconds[f"torch_{torch_dtype}"]
         row["ratio_jax_over_torch"] = row["jax_images_per_sec"] / row["torch_images_per_sec"]
       if with_memory:
-        memory = "device_mb" if _on_gpu() else "peak_rss_mb"
         parallel = setups[dtype][2]
-        row[f"jax_{memory}"] = (
-            _jax_step_device_mb(parallel, states[dtype], device_batches[dtype]) if _on_gpu()
-            else _peak_rss_mb("jax", batch_size, dtype, width_mult, size, conv_forms))
+        if _on_gpu():
+          row["jax_device_mb"] = _jax_step_device_mb(parallel, states[dtype],
+                                                     device_batches[dtype])
+        else:
+          row["jax_peak_rss_mb"] = _peak_rss_mb("jax", batch_size, dtype, width_mult, size,
+                                                conv_forms)
         if torch is not None:
+          memory = "device_mb" if torch_device == "cuda" else "peak_rss_mb"
           row[f"torch_{memory}"] = torch_memory[row["torch_dtype"]]
       rows.append(row)
   results["rows"] = rows
