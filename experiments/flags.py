@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from fcn_iou_jax import cli, config as config_lib, losses
+from fcn_iou_jax import cli, config as config_lib, losses, models
 from fcn_iou_jax.data import sources
 from fcn_iou_jax.errors import UserError
 
@@ -13,6 +13,7 @@ CHOICES = {
     "dataset": sorted(sources.DATASETS), "loss": sorted(losses.LOSSES),
     "backbone": ["caffe", "torchvision"], "optimizer": ["sgd", "adam"],
     "parallel": ["pmap", "jit"], "dtype": ["float32", "bfloat16"], "fc6_kernel": [1, 6],
+    "conv_forms": list(models.CONV_FORMS),
 }
 HELP = {
     "category": "object category (required), e.g. person, pole, sign_symbol",
@@ -23,6 +24,9 @@ HELP = {
     "init": "scratch, or a .npz/.pth ImageNet AlexNet state dict",
     "dtype": "operand dtype of the convolutions; bfloat16 (float32 accumulation, activations "
              "and weights) is faster on CPUs with AMX, on GPUs and on TPUs",
+    "conv_forms": "how convolutions are computed: tuned (fastest on CPUs, and on an H100 in "
+                  "float32) or native (one XLA convolution per layer, meant for TPUs); the "
+                  "same function either way",
 }
 
 

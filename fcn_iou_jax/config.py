@@ -42,6 +42,7 @@ class Config:
   log_every: int = 20
   parallel: str = "pmap"  # pmap | jit (NamedSharding data mesh)
   dtype: str = "float32"  # matmul operands: float32 | bfloat16 (float32 accumulation and weights)
+  conv_forms: str = "tuned"  # tuned | native: how convolutions are computed (models.conv2d)
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)
@@ -49,7 +50,7 @@ class Config:
 
 # Settings a resumed run may change without invalidating its checkpoints.
 RESUMABLE_CHANGES = ("data_dir", "prepared_dir", "train_steps", "eval_every", "log_every",
-                     "eval_batch_size", "parallel")
+                     "eval_batch_size", "parallel", "conv_forms")
 
 
 def incompatible_keys(saved: dict, current: dict) -> list[str]:

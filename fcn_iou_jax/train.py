@@ -28,7 +28,7 @@ def build_model(config: Config) -> models.FCN32s:
   return models.FCN32s(backbone=config.backbone, width_mult=config.width_mult,
                        fc6_kernel=config.fc6_kernel, dropout_rate=config.dropout_rate,
                        learn_upsampling=config.learn_upsampling,
-                       dtype=jnp.dtype(config.dtype))
+                       dtype=jnp.dtype(config.dtype), conv_forms=config.conv_forms)
 
 
 def build_optimizer(config: Config):

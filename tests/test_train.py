@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import parallel_case
-from fcn_iou_jax import train
+from fcn_iou_jax import models, train
 from fcn_iou_jax.config import Config
 from fcn_iou_jax.data import sources, statistics, synthetic
 from fcn_iou_jax.errors import DivergedError, UserError
@@ -94,6 +94,17 @@ def test_bfloat16_matmuls_train_as_well_as_float32(trained_run, tmp_path):
   assert abs(results["val"]["iou"] - float32_results["val"]["iou"]) < 0.05
 
 
+def test_conv_forms_setting_reaches_the_model_and_keeps_its_function():
+  tuned, native = (train.build_model(Config(**QUICK, conv_forms=forms))
+                   for forms in ("tuned", "native"))
+  assert (tuned.conv_forms, native.conv_forms) == ("tuned", "native")
+  params = models.init_params(tuned, jax.random.key(0))
+  params["score"]["kernel"] = jax.random.normal(jax.random.key(1), params["score"]["kernel"].shape)
+  images = 50.0 * jax.random.normal(jax.random.key(2), (1, 40, 52, 3))
+  np.testing.assert_allclose(native.apply({"params": params}, images),
+                             tuned.apply({"params": params}, images), rtol=1e-4, atol=1e-4)
+
+
 def test_mismatched_workdir_is_refused(tmp_path):
   train._claim_workdir(Config(**QUICK), str(tmp_path))  # pylint: disable=protected-access
   with pytest.raises(UserError, match=r"another config \(loss: 'iou' -> 'softmax'\)"):
@@ -142,6 +153,7 @@ def test_sigkill_then_rerun_resumes_without_losing_evaluations(tmp_path):
 @pytest.mark.parametrize("flags, message", [
     (["--dataset=camvid", "--category=horse"], "--category='horse' is not a camvid category"),
     (["--category=person", "--loss=dice"], "argument --loss: invalid choice: 'dice'"),
+    (["--category=person", "--conv_forms=fast"], "argument --conv_forms: invalid choice: 'fast'"),
     (["--dataset=voc2012", "--category=person", "--data_dir=/nonexistent/voc"],
      "no voc2012 data there and no network"),
     (["--dataset=synthetic", "--category=disk", "--image_size=big"], "--image_size='big'"),
