@@ -3,7 +3,9 @@
 On CPUs with AMX (and on TPUs) a bfloat16 x bfloat16 -> float32 product runs several times
 faster than a float32 one, while a bfloat16 result, or a mixed float32/bfloat16 pair, falls
 back to the slow path. :func:`matmul` therefore rounds both operands, in the forward pass and
-in both gradients, and keeps every result in float32.
+in both gradients, and keeps every result in float32. :func:`rearranged_matmul` does the same
+for a product whose left operand is first rearranged (im2col patches): it rearranges the
+rounded values, half the bytes of float32.
 """
 
 from __future__ import annotations
@@ -44,3 +46,33 @@ def _matmul_backward(operand_dtype, residuals, g):
 
 
 matmul.defvjp(_matmul_forward, _matmul_backward)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 3))
+def rearranged_matmul(rearrange, x, w, operand_dtype):
+  """``y = rearrange(r(x)) @ r(w)``, float32 accumulation, for a ``rearrange`` that only moves,
+  copies or zero-pads elements (so ``rearrange(r(x)) == r(rearrange(x))``: the same function
+  as ``matmul(rearrange(x), w)``).
+
+  Gradients: ``dx = rearrange^T(r(g) @ r(w)^T)`` with the transpose (adding the copies) in
+  float32, ``dw = rearrange(r(x))^T @ r(g)``, both accumulated in float32.
+  """
+  return _rearranged_forward(rearrange, x, w, operand_dtype)[0]
+
+
+def _rearranged_forward(rearrange, x, w, operand_dtype):
+  x_low = x.astype(operand_dtype)
+  y, (rearranged, w_low) = _matmul_forward(rearrange(x_low), w, operand_dtype)
+  x_shape = jnp.zeros(x.shape + (0,), x.dtype)  # empty: carries x's shape and dtype only
+  return y, (rearranged, w_low, x_shape)
+
+
+def _rearranged_backward(rearrange, operand_dtype, residuals, g):
+  rearranged, w_low, x_shape = residuals
+  d_rearranged, dw = _matmul_backward(operand_dtype, (rearranged, w_low), g)
+  x_like = jax.ShapeDtypeStruct(x_shape.shape[:-1], x_shape.dtype)
+  (dx,) = jax.linear_transpose(rearrange, x_like)(d_rearranged)
+  return dx, dw
+
+
+rearranged_matmul.defvjp(_rearranged_forward, _rearranged_backward)

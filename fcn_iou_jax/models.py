@@ -136,8 +136,9 @@ def conv2d(x, kernel, *, stride: int = 1, pad: int = 0, groups: int = 1,
   rounding (tested):
     * ``tuned`` (default): groups as separate convolutions; 1x1 kernels as one matmul; large
       kernels (conv1's 11x11 on 3 channels, fc6's 6x6) as patches times a matmul; the rest as
-      XLA convolutions. With a low ``operand_dtype`` (bfloat16) every kernel is patches times
-      a :func:`mixed_precision.matmul`, the form that reaches AMX. Fastest on XLA:CPU, and on
+      XLA convolutions. With a low ``operand_dtype`` (bfloat16) every kernel is patches of the
+      rounded input times a matmul (:func:`mixed_precision.rearranged_matmul`), the form that
+      reaches AMX. Fastest on XLA:CPU, and on
       an H100 in float32 (in bfloat16 the two are close; ``experiments/bench.py``, README
       "Performance").
     * ``native``: one XLA convolution with ``feature_group_count``, operands and result in
@@ -166,19 +167,24 @@ def conv2d(x, kernel, *, stride: int = 1, pad: int = 0, groups: int = 1,
 def _tuned_conv2d(x, kernel, stride, pad, operand_dtype):
   """One group of :func:`conv2d` in the ``tuned`` forms."""
   size = kernel.shape[0]
-  if pad:
-    x = jnp.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
-  if size == 1 and stride == 1:
-    patches = x
-  elif size >= 6 or operand_dtype != jnp.float32:
-    patches = _patches(x, size, stride)
-  else:
-    return jax.lax.conv_general_dilated(x, kernel, (stride, stride), "VALID",
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
   matrix = kernel.reshape(-1, kernel.shape[-1])
-  if operand_dtype == jnp.float32:
-    return jnp.einsum("bhwk,ko->bhwo", patches, matrix)
-  return mixed_precision.matmul(patches, matrix, operand_dtype)
+  if size == 1 and stride == 1 and not pad:
+    if operand_dtype == jnp.float32:
+      return jnp.einsum("bhwk,ko->bhwo", x, matrix)
+    return mixed_precision.matmul(x, matrix, operand_dtype)
+  padded_patches = functools.partial(_padded_patches, kernel=size, stride=stride, pad=pad)
+  if operand_dtype != jnp.float32:
+    return mixed_precision.rearranged_matmul(padded_patches, x, matrix, operand_dtype)
+  if size >= 6:
+    return jnp.einsum("bhwk,ko->bhwo", padded_patches(x), matrix)
+  x = jnp.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
+  return jax.lax.conv_general_dilated(x, kernel, (stride, stride), "VALID",
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _padded_patches(x, *, kernel: int, stride: int, pad: int):
+  """:func:`_patches` of ``x`` zero-padded by ``pad`` on each side."""
+  return _patches(jnp.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)]), kernel, stride)
 
 
 class Conv(nn.Module):

@@ -34,3 +34,26 @@ def test_float32_operands_give_the_exact_product():
   x, w = rng.standard_normal((4, 32)).astype(np.float32), rng.standard_normal((32, 3))
   y = mixed_precision.matmul(jnp.asarray(x), jnp.asarray(w, jnp.float32), jnp.float32)
   np.testing.assert_allclose(y, x.astype(np.float64) @ w, rtol=1e-5, atol=1e-5)
+
+
+def test_rearranged_product_and_gradients_are_float64_math_on_rounded_operands():
+  """A rearrangement that copies elements (two overlapping windows, like im2col): the input
+  gradient must add both copies' gradients, in float32."""
+  rng = np.random.default_rng(2)
+  x = rng.standard_normal((3, 6, 16)).astype(np.float32)
+  w = rng.standard_normal((32, 7)).astype(np.float32)
+  g = rng.standard_normal((3, 5, 7)).astype(np.float32)
+  windows = lambda a: jnp.concatenate([a[:, :-1], a[:, 1:]], axis=-1)
+  y, pullback = jax.vjp(
+      lambda a, b: mixed_precision.rearranged_matmul(windows, a, b, jnp.bfloat16), x, w)
+  dx, dw = pullback(jnp.asarray(g))
+  assert y.dtype == dx.dtype == dw.dtype == jnp.float32
+  x_windows = np.concatenate([_rounded(x)[:, :-1], _rounded(x)[:, 1:]], axis=-1)
+  np.testing.assert_allclose(y, x_windows @ _rounded(w), rtol=1e-5, atol=1e-5)
+  d_windows = _rounded(g) @ _rounded(w).T
+  expected_dx = np.zeros(x.shape)
+  expected_dx[:, :-1] += d_windows[..., :16]
+  expected_dx[:, 1:] += d_windows[..., 16:]
+  np.testing.assert_allclose(dx, expected_dx, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(dw, x_windows.reshape(-1, 32).T @ _rounded(g).reshape(-1, 7),
+                             rtol=1e-5, atol=1e-5)
