@@ -12,9 +12,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_train_step_and_huge_pages_benchmarks_write_their_rows(tmp_path):
   out = tmp_path / "bench.json"
   finished = subprocess.run(
-      [sys.executable, os.path.join(REPO, "experiments", "bench.py"), "--only=train_step,huge_pages",
-       "--width_mult=0.0625", "--size=64x96", "--batch_sizes=1", "--dtypes=bfloat16",
-       "--repeats=1", "--memory", f"--out={out}"],
+      [sys.executable, os.path.join(REPO, "experiments", "bench.py"),
+       "--only=train_step,huge_pages", "--width_mult=0.0625", "--size=64x96",
+       "--batch_sizes=1", "--dtypes=bfloat16", "--repeats=1", "--memory", f"--out={out}"],
       capture_output=True, text=True, timeout=300, cwd=REPO)
   assert finished.returncode == 0, finished.stderr[-2000:]
   rows = json.loads(out.read_text())["train_step"]["rows"]

@@ -62,14 +62,14 @@ def test_logits_and_gradients_match_the_plain_reference(backbone, conv_forms):
   scale = 50.0 if backbone == "caffe" else 1.0
   images = scale * jax.random.normal(jax.random.key(2), (2, 45, 61, 3))
   labels = (jax.random.uniform(jax.random.key(3), (2, 45, 61)) < 0.3).astype(jnp.float32)
-  fast = model.apply({"params": params}, images)
-  reference = reference_logits(params, images, backbone)
+  fast = jax.jit(model.apply)({"params": params}, images)
+  reference = jax.jit(reference_logits, static_argnums=2)(params, images, backbone)
   np.testing.assert_allclose(fast, reference, rtol=1e-4, atol=1e-4 * float(jnp.abs(reference).max()))
 
-  fast_grads = jax.grad(lambda p: losses.soft_iou_loss_from_logits(
-      model.apply({"params": p}, images), labels))(params)
-  reference_grads = jax.grad(lambda p: losses.soft_iou_loss_from_logits(
-      reference_logits(p, images, backbone), labels))(params)
+  fast_grads = jax.jit(jax.grad(lambda p: losses.soft_iou_loss_from_logits(
+      model.apply({"params": p}, images), labels)))(params)
+  reference_grads = jax.jit(jax.grad(lambda p: losses.soft_iou_loss_from_logits(
+      reference_logits(p, images, backbone), labels)))(params)
   for name in params:
     for leaf in ("kernel", "bias"):
       expected = np.asarray(reference_grads[name][leaf])
@@ -103,15 +103,15 @@ def test_bfloat16_convolutions_keep_the_function_within_their_rounding(conv_form
                                                       params["score"]["kernel"].shape)
   images = 50.0 * jax.random.normal(jax.random.key(2), (2, 45, 61, 3))
   labels = (jax.random.uniform(jax.random.key(3), (2, 45, 61)) < 0.3).astype(jnp.float32)
-  low = model.apply({"params": params}, images)
-  reference = np.asarray(reference_logits(params, images, "caffe"))
+  low = jax.jit(model.apply)({"params": params}, images)
+  reference = np.asarray(jax.jit(reference_logits, static_argnums=2)(params, images, "caffe"))
   assert low.dtype == jnp.float32
   assert 1e-4 < _relative_error(low, reference) < 2e-2  # rounded, yet the same function
 
-  low_grads = jax.grad(lambda p: losses.soft_iou_loss_from_logits(
-      model.apply({"params": p}, images), labels))(params)
-  reference_grads = jax.grad(lambda p: losses.soft_iou_loss_from_logits(
-      reference_logits(p, images, "caffe"), labels))(params)
+  low_grads = jax.jit(jax.grad(lambda p: losses.soft_iou_loss_from_logits(
+      model.apply({"params": p}, images), labels)))(params)
+  reference_grads = jax.jit(jax.grad(lambda p: losses.soft_iou_loss_from_logits(
+      reference_logits(p, images, "caffe"), labels)))(params)
   for name in params:
     for leaf in ("kernel", "bias"):
       assert low_grads[name][leaf].dtype == jnp.float32

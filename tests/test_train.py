@@ -101,8 +101,9 @@ def test_conv_forms_setting_reaches_the_model_and_keeps_its_function():
   params = models.init_params(tuned, jax.random.key(0))
   params["score"]["kernel"] = jax.random.normal(jax.random.key(1), params["score"]["kernel"].shape)
   images = 50.0 * jax.random.normal(jax.random.key(2), (1, 40, 52, 3))
-  np.testing.assert_allclose(native.apply({"params": params}, images),
-                             tuned.apply({"params": params}, images), rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(jax.jit(native.apply)({"params": params}, images),
+                             jax.jit(tuned.apply)({"params": params}, images),
+                             rtol=1e-4, atol=1e-4)
 
 
 def test_mismatched_workdir_is_refused(tmp_path):
