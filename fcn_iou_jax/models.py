@@ -138,9 +138,8 @@ def conv2d(x, kernel, *, stride: int = 1, pad: int = 0, groups: int = 1,
       kernels (conv1's 11x11 on 3 channels, fc6's 6x6) as patches times a matmul; the rest as
       XLA convolutions. With a low ``operand_dtype`` (bfloat16) every kernel is patches of the
       rounded input times a matmul (:func:`mixed_precision.rearranged_matmul`), the form that
-      reaches AMX. Fastest on XLA:CPU, and on
-      an H100 in float32 (in bfloat16 the two are close; ``experiments/bench.py``, README
-      "Performance").
+      reaches AMX. Fastest on XLA:CPU, and on an H100 in float32 (in bfloat16 the two are
+      close; ``experiments/bench.py``, README "Performance").
     * ``native``: one XLA convolution with ``feature_group_count``, operands and result in
       ``operand_dtype`` (cuDNN and TPU convolutions accumulate bfloat16 in float32), the result
       returned as float32: what XLA compiles best where its convolutions are fast (TPUs; not
@@ -158,8 +157,8 @@ def conv2d(x, kernel, *, stride: int = 1, pad: int = 0, groups: int = 1,
     in_per_group, out_per_group = x.shape[-1] // groups, kernel.shape[-1] // groups
     return jnp.concatenate([
         _tuned_conv2d(x[..., g * in_per_group:(g + 1) * in_per_group],
-                    kernel[..., g * out_per_group:(g + 1) * out_per_group],
-                    stride, pad, operand_dtype)
+                      kernel[..., g * out_per_group:(g + 1) * out_per_group],
+                      stride, pad, operand_dtype)
         for g in range(groups)], axis=-1)
   return _tuned_conv2d(x, kernel, stride, pad, operand_dtype)
 
