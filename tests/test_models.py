@@ -73,8 +73,8 @@ def test_learned_upsampling_starts_equal_to_the_fixed_one():
                                                 params["score"]["kernel"].shape)
   images = jax.random.normal(jax.random.key(4), (1, 75, 90, 3))
   fixed_params = {k: v for k, v in params.items() if k != "upscore"}
-  np.testing.assert_allclose(jax.jit(learned.apply)({"params": params}, images),
-                             jax.jit(fixed.apply)({"params": fixed_params}, images), atol=1e-4)
+  np.testing.assert_allclose(learned.apply({"params": params}, images),
+                             fixed.apply({"params": fixed_params}, images), atol=1e-4)
 
 
 def test_caffe_parameter_count_at_width_one():
