@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The GPU checks and benchmarks of README "Performance", in one call (a lent GPU is short):
-#   1. the fast-path tests on the GPU (the model's function in both conv forms, in full
+#   1. the loss kernel and the train step's compile time (without the compilation cache);
+#   2. the fast-path tests on the GPU (the model's function in both conv forms, in full
 #      float32: JAX uses TF32 for float32 convolutions on GPUs by default);
-#   2. the train-step table at 360x480, JAX float32/bfloat16 vs PyTorch eager float32/autocast
+#   3. the train-step table at 360x480, JAX float32/bfloat16 vs PyTorch eager float32/autocast
 #      bfloat16 on CUDA, with device memory, batch 1, 4 and 16;
-#   3. batch 4 again with --conv_forms=native (one cuDNN convolution per layer), for the choice
-#      of the default forms;
-#   4. the loss kernel and the train step's compile time (without the compilation cache).
+#   4. batch 4 again with --conv_forms=native (one cuDNN convolution per layer), for the choice
+#      of the default forms.
 # Needs only jax, flax, optax, torch, pytest (no TensorFlow). Writes JSON under $OUT.
-#   OUT=results/bench bash experiments/gpu_bench.sh
+#   OUT=results/bench/gpu_h100 bash experiments/gpu_bench.sh
 set -u
 OUT=${OUT:-gpu_bench_results}
 mkdir -p "$OUT"
