@@ -41,7 +41,7 @@ class Config:
   eval_batch_size: int = 4
   log_every: int = 20
   parallel: str = "pmap"  # pmap | jit (NamedSharding data mesh)
-  dtype: str = "float32"  # matmul operands: float32 | bfloat16 (float32 accumulation and weights)
+  dtype: str = "float32"  # convolution operands: float32 | bfloat16 (float32 accumulation, weights)
   conv_forms: str = "tuned"  # tuned | native: how convolutions are computed (models.conv2d)
 
   def to_dict(self) -> dict:

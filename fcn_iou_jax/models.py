@@ -176,14 +176,18 @@ def _tuned_conv2d(x, kernel, stride, pad, operand_dtype):
     return mixed_precision.rearranged_matmul(padded_patches, x, matrix, operand_dtype)
   if size >= 6:
     return jnp.einsum("bhwk,ko->bhwo", padded_patches(x), matrix)
-  x = jnp.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
-  return jax.lax.conv_general_dilated(x, kernel, (stride, stride), "VALID",
+  return jax.lax.conv_general_dilated(_zero_pad(x, pad), kernel, (stride, stride), "VALID",
                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _zero_pad(x, pad: int):
+  """``x [B, H, W, C]`` with ``pad`` zero rows and columns on each side."""
+  return jnp.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
 
 
 def _padded_patches(x, *, kernel: int, stride: int, pad: int):
   """:func:`_patches` of ``x`` zero-padded by ``pad`` on each side."""
-  return _patches(jnp.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)]), kernel, stride)
+  return _patches(_zero_pad(x, pad), kernel, stride)
 
 
 class Conv(nn.Module):
