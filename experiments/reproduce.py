@@ -51,7 +51,10 @@ PROTOCOLS = {
 BACKBONE_STEPS = 2000  # pre-training steps of the shared backbone (init="shared")
 WHY = {
     "width_mult": "a narrower network fits a 2-core CPU budget",
-    "image_size": "half resolution fits a 2-core CPU budget",
+    "image_size": "images resized before the random crop (smaller: a 2-core CPU budget; "
+                  "larger: a thin object spans more cells of the stride-32 output); "
+                  "evaluation resizes the original images by the same factor and scores at "
+                  "their original resolution",
     "crop_size": "random crops of the full-resolution images: a quarter of the pixels per "
                  "image, thin objects keep their full-resolution width; evaluation is on "
                  "whole, original images",
@@ -141,6 +144,9 @@ def main(argv):
   parser.add_argument("--train_steps", type=int, default=None, help="override the protocol's")
   parser.add_argument("--width_mult", type=float, default=None,
                       help="override the protocol's network width (backbone included)")
+  parser.add_argument("--image_size", type=cli.parse_size("image_size"), default=None,
+                      help="override the protocol's training resize HxW, e.g. 720x960 "
+                           "(backbone included; evaluation input scaled alike)")
   parser.add_argument("--out", default="runs/reproduce")
   parser.add_argument("--report", default=None,
                       help="report folder (default: results/<basename of --out>/<grid>-<protocol>)")
@@ -154,6 +160,8 @@ def main(argv):
     settings["train_steps"] = args.train_steps
   if args.width_mult:
     settings["width_mult"] = args.width_mult
+  if args.image_size:
+    settings["image_size"] = f"{args.image_size[0]}x{args.image_size[1]}"
   init_path = args.init
   if settings["init"] == "shared" and not init_path:
     init_path = shared_backbone(out_dir, settings, GRIDS[args.grid][0], args.data_dir)

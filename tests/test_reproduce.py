@@ -90,3 +90,30 @@ def test_huge_pages_tunable_is_added_once_and_keeps_other_tunables():
   user_choice = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}
   assert cli.env_with_huge_pages(user_choice) == user_choice  # the user's own setting wins
   assert cli.env_with_huge_pages({})["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
+
+
+def test_size_and_width_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
+  commands, reports = [], []
+
+  def fake_subprocess(command, check, env):
+    commands.append(command)
+    out = [arg.split("=", 1)[1] for arg in command if arg.startswith(("--out=", "--workdir="))][0]
+    if out.endswith(".npz"):
+      open(out, "wb").close()
+    else:
+      os.makedirs(out)
+      open(os.path.join(out, "results.json"), "w").close()
+    return subprocess.CompletedProcess(command, 0)
+
+  monkeypatch.setattr(reproduce.subprocess, "run", fake_subprocess)
+  monkeypatch.setattr(reproduce.report, "write_report",
+                      lambda runs, out, **kwargs: reports.append(kwargs["deviations"]))
+  reproduce.main(["--grid=camvid", "--protocol=cpu", "--image_size=720x960", "--width_mult=0.5",
+                  "--categories=pole", "--seeds=0", f"--out={tmp_path}"])
+  assert len(commands) == 3  # backbone, then softmax and iou
+  for command in commands:
+    assert "--image_size=720x960" in command and "--width_mult=0.5" in command, command
+    assert "--crop_size=180x240" in command
+  assert any(line.startswith("image_size: 720x960 instead of None") for line in reports[0])
+  with pytest.raises(UserError, match="--image_size='720'"):
+    reproduce.main(["--grid=camvid", "--image_size=720", f"--out={tmp_path}"])
