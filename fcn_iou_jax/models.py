@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fcn_iou_jax import geometry, mixed_precision, upsample
+from fcn_iou_jax import geometry, mixed_precision, pooling, upsample
 
 INPUT_PAD = 100  # FCN pads conv1's input by 100 px so that small inputs still score.
 UPSAMPLE_STRIDE = 32
@@ -97,22 +97,6 @@ def local_response_norm(x, *, size=5, alpha=1e-4, beta=0.75, k=1.0):
   band = (np.abs(channels[:, None] - channels[None, :]) <= size // 2).astype(np.float32)
   window_sum = jnp.einsum("bhwc,cd->bhwd", jnp.square(x), band.astype(x.dtype))
   return x * jnp.power(k + (alpha / size) * window_sum, -beta)
-
-
-def max_pool(x):
-  """3x3 stride-2 max pooling in Caffe's ceil mode (bottom/right padded with -inf).
-
-  Written as the maximum of the 9 strided views of the window: the same values as
-  ``reduce_window`` and a gradient that XLA:CPU computes ~4x faster than its
-  select-and-scatter (ties only occur between ReLU zeros, whose gradient is 0 anyway).
-  """
-  layer = geometry.SpatialLayer(3, 2, 0, ceil_mode=True)
-  out_h, out_w = (layer.output_size(n) for n in x.shape[1:3])
-  extra_h, extra_w = ((o - 1) * 2 + 3 - n for o, n in zip((out_h, out_w), x.shape[1:3]))
-  x = jnp.pad(x, [(0, 0), (0, extra_h), (0, extra_w), (0, 0)], constant_values=-jnp.inf)
-  views = [x[:, i:i + 2 * (out_h - 1) + 1:2, j:j + 2 * (out_w - 1) + 1:2, :]
-           for i in range(3) for j in range(3)]
-  return functools.reduce(jnp.maximum, views)
 
 
 def _patches(x, kernel: int, stride: int):
@@ -256,7 +240,7 @@ class FCN32s(nn.Module):
       if spec.lrn:
         x = local_response_norm(x)
       if spec.pool:
-        x = max_pool(x)
+        x = pooling.max_pool(x)
     fc_features = scaled_channels(FC_FEATURES, self.width_mult)
     for name, kernel in (("fc6", self.fc6_kernel), ("fc7", 1)):
       x = nn.relu(Conv(fc_features, kernel, dtype=self.dtype, forms=self.conv_forms,
