@@ -40,9 +40,20 @@ def _matmul_backward(operand_dtype, residuals, g):
   x_low, w_low = residuals
   g_low = g.astype(operand_dtype)
   dx = jnp.einsum("...o,ko->...k", g_low, w_low, preferred_element_type=jnp.float32)
-  dw = jnp.einsum("mk,mo->ko", x_low.reshape(-1, x_low.shape[-1]),
-                  g_low.reshape(-1, g_low.shape[-1]), preferred_element_type=jnp.float32)
-  return dx, dw
+  return dx, _weight_gradient(x_low, g_low)
+
+
+def _weight_gradient(x_low, g_low):
+  """``dw[k, o] = sum_m x[m, k] g[m, o]`` over all leading axes, accumulated in float32.
+
+  Written with a second, size-1 contracting axis: XLA:CPU (jax 0.10) hands a bfloat16 dot
+  whose left operand contracts its leading axis to neither YNNPACK nor oneDNN but converts
+  both operands to float32 first; with two contracting axes it canonicalises the dot
+  (transposing x) and keeps the bfloat16 operands, 2-2.6x faster for these shapes.
+  """
+  x_rows = x_low.reshape(1, -1, x_low.shape[-1])
+  g_rows = g_low.reshape(1, -1, g_low.shape[-1])
+  return jnp.einsum("bmk,bmo->ko", x_rows, g_rows, preferred_element_type=jnp.float32)
 
 
 matmul.defvjp(_matmul_forward, _matmul_backward)
