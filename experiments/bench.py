@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fcn_iou_jax import cli, losses, models, steps  # pylint: disable=wrong-import-position
 
 HEIGHT, WIDTH = 360, 480
+ISOLATED_STEPS = 5  # timed steps per fresh process with --isolated (after one compiling step)
 
 
 def _interleaved_medians(runners: dict, repeats: int) -> dict:
@@ -123,58 +124,82 @@ def check_same_function(params, torch_reference, torch, width_mult=1.0):
   return float(np.max(np.abs(jax_logits - torch_logits))), float(np.max(np.abs(jax_logits)))
 
 
-def _peak_rss_mb(framework, batch_size, dtype, width_mult, size, conv_forms):
-  """Peak resident memory of a fresh process running 2 train steps of ``framework``."""
-  out = subprocess.run([sys.executable, os.path.abspath(__file__), f"--memory_probe={framework}",
-                        f"--batch_sizes={batch_size}", f"--dtypes={dtype}",
-                        f"--width_mult={width_mult}", f"--size={size[0]}x{size[1]}",
-                        f"--conv_forms={conv_forms}"],
-                       capture_output=True, text=True, check=False)
-  lines = [l for l in out.stdout.splitlines() if l.startswith("peak_rss_mb=")]
-  if not lines:
-    print(f"memory probe ({framework}, batch {batch_size}) failed: {out.stderr[-500:]}")
-  return float(lines[-1].split("=")[1]) if lines else float("nan")
-
-
-def memory_probe(framework, batch_size, dtype, width_mult, size, conv_forms):
+def _make_step(framework, batch_size, dtype, width_mult, size, conv_forms):
+  """A no-argument callable running one train step of ``framework`` (``jax`` or ``torch``,
+  whose ``dtype`` is an autocast dtype) on a fixed batch, to completion."""
   batch = _batch(batch_size, size)
   if framework == "jax":
     _, _, parallel, state = _jax_setup(width_mult, dtype=dtype, conv_forms=conv_forms)
     device_batch = _device_batch(parallel, batch)
-    for _ in range(2):
-      state, out = parallel.train(state, device_batch)
+    states = [state]
+
+    def jax_step():
+      states[0], out = parallel.train(states[0], device_batch)
       jax.block_until_ready(out)
-  else:
-    import torch  # pylint: disable=import-outside-toplevel
-    import torch_reference  # pylint: disable=import-outside-toplevel
-    torch.set_num_threads(os.cpu_count())
-    params = models.init_params(models.FCN32s(width_mult=width_mult), jax.random.key(0))
-    step = torch_reference.make_train_step(
-        torch_reference.TorchFCN32s(jax.device_get(params)),
-        autocast_dtype=None if dtype == "float32" else getattr(torch, dtype))
-    images, labels = _torch_inputs(torch, batch, "cpu")
-    for _ in range(2):
-      step(images, labels)
+
+    return jax_step
+  import torch  # pylint: disable=import-outside-toplevel
+  import torch_reference  # pylint: disable=import-outside-toplevel
+  torch.set_num_threads(os.cpu_count())
+  params = _jax_setup(width_mult)[1]  # the weights the JAX runs start from
+  device = _torch_device(torch)
+  step = torch_reference.make_train_step(
+      torch_reference.TorchFCN32s(jax.device_get(params)).to(device),
+      autocast_dtype=None if dtype == "float32" else getattr(torch, dtype))
+  images, labels = _torch_inputs(torch, batch, device)
+  return lambda: step(images, labels)
+
+
+def step_probe(framework, batch_size, dtype, width_mult, size, conv_forms, steps):
+  """In this (fresh) process: ``steps`` + 1 train steps of ``framework``; prints the median
+  seconds and minor page faults per step (the first, compiling step excluded) and the peak
+  resident memory."""
+  import resource  # pylint: disable=import-outside-toplevel
+  run = _make_step(framework, batch_size, dtype, width_mult, size, conv_forms)
+  seconds, faults = [], []
+  for _ in range(steps + 1):
+    before, start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+    run()
+    seconds.append(time.perf_counter() - start)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
   # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the parent that
   # started this process (the benchmark itself), VmHWM belongs to this process's memory only.
   with open("/proc/self/status", encoding="utf-8") as status:
     peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-  print(f"peak_rss_mb={peak_kb / 1024:.0f}")
+  print(f"step_seconds={np.median(seconds[1:])} minor_faults={np.median(faults[1:])} "
+        f"peak_rss_mb={peak_kb / 1024:.0f}")
 
 
-def fault_probe(batch_size, dtype, width_mult, size, steps=5):
-  """Median seconds and minor page faults per JAX train step of this process."""
-  import resource  # pylint: disable=import-outside-toplevel
-  _, _, parallel, state = _jax_setup(width_mult, dtype=dtype)
-  device_batch = _device_batch(parallel, _batch(batch_size, size))
-  seconds, faults = [], []
-  for _ in range(steps + 1):  # the first (compiling) step is not counted
-    before, start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
-    state, out = parallel.train(state, device_batch)
-    jax.block_until_ready(out)
-    seconds.append(time.perf_counter() - start)
-    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-  print(f"step_seconds={np.median(seconds[1:])} minor_faults={np.median(faults[1:])}")
+def _run_step_probe(framework, batch_size, dtype, width_mult, size, conv_forms, steps,
+                    env=None) -> dict:
+  """:func:`step_probe` in a fresh process: ``{step_seconds, minor_faults, peak_rss_mb}``
+  (NaN where the probe failed, with its error printed)."""
+  out = subprocess.run([sys.executable, os.path.abspath(__file__), f"--step_probe={framework}",
+                        f"--probe_steps={steps}", f"--batch_sizes={batch_size}",
+                        f"--dtypes={dtype}", f"--width_mult={width_mult}",
+                        f"--size={size[0]}x{size[1]}", f"--conv_forms={conv_forms}"],
+                       capture_output=True, text=True, check=False, env=env)
+  lines = [l for l in out.stdout.splitlines() if l.startswith("step_seconds=")]
+  if not lines:
+    print(f"step probe ({framework}, batch {batch_size}, {dtype}) failed: {out.stderr[-500:]}")
+    return dict.fromkeys(("step_seconds", "minor_faults", "peak_rss_mb"), float("nan"))
+  return {key: float(value) for key, value in (field.split("=") for field in lines[-1].split())}
+
+
+def _peak_rss_mb(framework, batch_size, dtype, width_mult, size, conv_forms):
+  """Peak resident memory of a fresh process running 2 train steps of ``framework``."""
+  return _run_step_probe(framework, batch_size, dtype, width_mult, size, conv_forms,
+                         steps=1)["peak_rss_mb"]
+
+
+def _isolated_medians(probes: dict, repeats: int) -> dict:
+  """Median seconds per step of each probe (keyword arguments of :func:`_run_step_probe`),
+  each repeat a fresh process per probe, round-robin."""
+  samples = {name: [] for name in probes}
+  for _ in range(repeats):
+    for name, probe in probes.items():
+      samples[name].append(_run_step_probe(**probe)["step_seconds"])
+  return {name: float(np.median(values)) for name, values in samples.items()}
 
 
 def bench_huge_pages(batch_size, dtype, width_mult, size, repeats):
@@ -183,12 +208,8 @@ def bench_huge_pages(batch_size, dtype, width_mult, size, repeats):
   samples = {"default": [], "huge_pages": []}
   for _ in range(repeats):
     for name, env in (("default", None), ("huge_pages", cli.env_with_huge_pages())):
-      out = subprocess.run([sys.executable, os.path.abspath(__file__), "--fault_probe",
-                            f"--batch_sizes={batch_size}", f"--dtypes={dtype}",
-                            f"--width_mult={width_mult}", f"--size={size[0]}x{size[1]}"],
-                           capture_output=True, text=True, check=True, env=env)
-      line = [l for l in out.stdout.splitlines() if l.startswith("step_seconds=")][-1]
-      samples[name].append({k: float(v) for k, v in (f.split("=") for f in line.split())})
+      samples[name].append(_run_step_probe("jax", batch_size, dtype, width_mult, size, "tuned",
+                                           steps=5, env=env))
   rows = [{"malloc": name, "step_seconds": float(np.median([r["step_seconds"] for r in runs])),
            "minor_faults_per_step": float(np.median([r["minor_faults"] for r in runs]))}
           for name, runs in samples.items()]
@@ -217,7 +238,7 @@ def _torch_step_device_mb(torch, step, images, labels):
 
 
 def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, width_mult, size,
-                     conv_forms):
+                     conv_forms, isolated=False):
   try:
     import torch  # pylint: disable=import-outside-toplevel
     import torch_reference  # pylint: disable=import-outside-toplevel
@@ -228,7 +249,8 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
             for dtype in dtypes}  # same weights
   host_params = jax.device_get(setups[dtypes[0]][1])
   results = {"device": str(jax.devices()[0]), "size": list(size), "width_mult": width_mult,
-             "conv_forms": conv_forms, "rows": []}
+             "conv_forms": conv_forms, "timing": "isolated" if isolated else "interleaved",
+             "rows": []}
   if torch is not None:
     torch_device = _torch_device(torch)
     results["torch_device"] = torch_device
@@ -260,7 +282,14 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
             net, autocast_dtype=None if torch_dtype == "float32" else getattr(torch, torch_dtype))
         runners[f"torch_{torch_dtype}"] = (
             lambda step=torch_steps[torch_dtype]: step(images, labels))
-    seconds = _interleaved_medians(runners, repeats)
+    if isolated:
+      common = {"batch_size": batch_size, "width_mult": width_mult, "size": size,
+                "conv_forms": conv_forms, "steps": ISOLATED_STEPS}
+      seconds = _isolated_medians({name: dict(common, framework=name.split("_")[0],
+                                              dtype=name.split("_", 1)[1])
+                                   for name in runners}, repeats)
+    else:
+      seconds = _interleaved_medians(runners, repeats)
     torch_memory = {}
     if with_memory and torch is not None:
       for torch_dtype, step in torch_steps.items():
@@ -289,8 +318,10 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
       rows.append(row)
   results["rows"] = rows
   header = list(rows[0])
+  timing = (f"fresh processes alternating, {ISOLATED_STEPS} steps each" if isolated
+            else "interleaved in one process")
   _table(f"Train step, FCN-32s/AlexNet caffe layout at width {width_mult}, "
-         f"{size[0]}x{size[1]}, soft-IoU + SGD, conv forms {conv_forms} "
+         f"{size[0]}x{size[1]}, soft-IoU + SGD, conv forms {conv_forms}, {timing} "
          f"({results['device']}; PyTorch eager on {results.get('torch_device', '-')})", header,
          [[f"{r[k]:.3g}" if isinstance(r[k], float) else r[k] for k in header] for r in rows])
   return results
@@ -426,29 +457,30 @@ def main(argv):
                       help="train step: how the JAX model computes convolutions "
                            "(models.conv2d)")
   parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument("--isolated", action="store_true",
+                      help="train step: time each framework in fresh processes, alternating "
+                           "(--repeats rounds), instead of interleaved in this process, where "
+                           "the two share the allocator, threads and caches")
   parser.add_argument("--memory", action="store_true", help="also peak RSS per framework")
   parser.add_argument("--camvid_dir", default=os.path.join("..", "shared", "data", "camvid"))
   parser.add_argument("--prepared_dir", default=None)
   parser.add_argument("--init", default=None,
                       help="time_to_result: the shared backbone .npz (default: from scratch)")
   parser.add_argument("--out", default="bench_results.json")
-  parser.add_argument("--memory_probe", default=None, help=argparse_hidden())
-  parser.add_argument("--fault_probe", action="store_true", help=argparse_hidden())
+  parser.add_argument("--step_probe", default=None, help=argparse_hidden())
+  parser.add_argument("--probe_steps", type=int, default=5, help=argparse_hidden())
   args = parser.parse_args(argv)
   batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
-  if args.memory_probe:
-    memory_probe(args.memory_probe, batch_sizes[0], args.dtypes.split(",")[0],
-                 args.width_mult, args.size, args.conv_forms)
-    return
-  if args.fault_probe:
-    fault_probe(batch_sizes[0], args.dtypes.split(",")[0], args.width_mult, args.size)
+  if args.step_probe:
+    step_probe(args.step_probe, batch_sizes[0], args.dtypes.split(",")[0], args.width_mult,
+               args.size, args.conv_forms, args.probe_steps)
     return
   results = {"command": " ".join(sys.argv), "jax": jax.__version__}
   selected = args.only.split(",")
   if "train_step" in selected:
     results["train_step"] = bench_train_step(
         batch_sizes, args.dtypes.split(","), args.torch_dtypes.split(","), args.repeats,
-        args.memory, args.width_mult, args.size, args.conv_forms)
+        args.memory, args.width_mult, args.size, args.conv_forms, args.isolated)
   if "huge_pages" in selected:
     results["huge_pages"] = bench_huge_pages(batch_sizes[-1], args.dtypes.split(",")[-1],
                                              args.width_mult, args.size, args.repeats)

@@ -14,10 +14,13 @@ def test_train_step_and_huge_pages_benchmarks_write_their_rows(tmp_path):
   finished = subprocess.run(
       [sys.executable, os.path.join(REPO, "experiments", "bench.py"),
        "--only=train_step,huge_pages", "--width_mult=0.0625", "--size=64x96",
-       "--batch_sizes=1", "--dtypes=bfloat16", "--repeats=1", "--memory", f"--out={out}"],
+       "--batch_sizes=1", "--dtypes=bfloat16", "--repeats=1", "--memory", "--isolated",
+       f"--out={out}"],
       capture_output=True, text=True, timeout=300, cwd=REPO)
   assert finished.returncode == 0, finished.stderr[-2000:]
-  rows = json.loads(out.read_text())["train_step"]["rows"]
+  train_step = json.loads(out.read_text())["train_step"]
+  assert train_step["timing"] == "isolated"
+  rows = train_step["rows"]
   assert [(r["batch_size"], r["jax_dtype"]) for r in rows] == [(1, "bfloat16")]
   assert rows[0]["jax_images_per_sec"] > 0
   assert math.isfinite(rows[0]["jax_peak_rss_mb"]) and rows[0]["jax_peak_rss_mb"] > 100
