@@ -34,6 +34,7 @@ import numpy as np  # pylint: disable=wrong-import-position
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fcn_iou_jax import cli, losses, models, steps  # pylint: disable=wrong-import-position
+from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
 
 HEIGHT, WIDTH = 360, 480
 ISOLATED_STEPS = 5  # timed steps per fresh process with --isolated (after one compiling step)
@@ -192,13 +193,13 @@ def _peak_rss_mb(framework, batch_size, dtype, width_mult, size, conv_forms):
                          steps=1)["peak_rss_mb"]
 
 
-def _isolated_medians(probes: dict, repeats: int) -> dict:
+def _isolated_medians(probes: dict, repeats: int, env=None) -> dict:
   """Median seconds per step of each probe (keyword arguments of :func:`_run_step_probe`),
-  each repeat a fresh process per probe, round-robin."""
+  each repeat a fresh process per probe, round-robin, all in environment ``env``."""
   samples = {name: [] for name in probes}
   for _ in range(repeats):
     for name, probe in probes.items():
-      samples[name].append(_run_step_probe(**probe)["step_seconds"])
+      samples[name].append(_run_step_probe(**probe, env=env)["step_seconds"])
   return {name: float(np.median(values)) for name, values in samples.items()}
 
 
@@ -238,7 +239,7 @@ def _torch_step_device_mb(torch, step, images, labels):
 
 
 def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, width_mult, size,
-                     conv_forms, isolated=False):
+                     conv_forms, isolated=False, huge_pages=False):
   try:
     import torch  # pylint: disable=import-outside-toplevel
     import torch_reference  # pylint: disable=import-outside-toplevel
@@ -250,7 +251,7 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
   host_params = jax.device_get(setups[dtypes[0]][1])
   results = {"device": str(jax.devices()[0]), "size": list(size), "width_mult": width_mult,
              "conv_forms": conv_forms, "timing": "isolated" if isolated else "interleaved",
-             "rows": []}
+             "huge_pages": huge_pages, "rows": []}
   if torch is not None:
     torch_device = _torch_device(torch)
     results["torch_device"] = torch_device
@@ -287,7 +288,8 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
                 "conv_forms": conv_forms, "steps": ISOLATED_STEPS}
       seconds = _isolated_medians({name: dict(common, framework=name.split("_")[0],
                                               dtype=name.split("_", 1)[1])
-                                   for name in runners}, repeats)
+                                   for name in runners}, repeats,
+                                  env=cli.env_with_huge_pages() if huge_pages else None)
     else:
       seconds = _interleaved_medians(runners, repeats)
     torch_memory = {}
@@ -318,7 +320,8 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
       rows.append(row)
   results["rows"] = rows
   header = list(rows[0])
-  timing = (f"fresh processes alternating, {ISOLATED_STEPS} steps each" if isolated
+  timing = (f"fresh processes alternating, {ISOLATED_STEPS} steps each"
+            + (", glibc huge pages for both" if huge_pages else "") if isolated
             else "interleaved in one process")
   _table(f"Train step, FCN-32s/AlexNet caffe layout at width {width_mult}, "
          f"{size[0]}x{size[1]}, soft-IoU + SGD, conv forms {conv_forms}, {timing} "
@@ -461,6 +464,9 @@ def main(argv):
                       help="train step: time each framework in fresh processes, alternating "
                            "(--repeats rounds), instead of interleaved in this process, where "
                            "the two share the allocator, threads and caches")
+  parser.add_argument("--huge_pages", action="store_true",
+                      help="train step with --isolated: run both frameworks' processes with "
+                           "glibc's transparent huge pages (cli.env_with_huge_pages)")
   parser.add_argument("--memory", action="store_true", help="also peak RSS per framework")
   parser.add_argument("--camvid_dir", default=os.path.join("..", "shared", "data", "camvid"))
   parser.add_argument("--prepared_dir", default=None)
@@ -471,6 +477,9 @@ def main(argv):
   parser.add_argument("--probe_steps", type=int, default=5, help=argparse_hidden())
   args = parser.parse_args(argv)
   batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+  if args.huge_pages and not args.isolated:
+    raise UserError("--huge_pages needs --isolated (glibc reads the setting when a process "
+                    "starts; export GLIBC_TUNABLES=glibc.malloc.hugetlb=1 for this one)")
   if args.step_probe:
     step_probe(args.step_probe, batch_sizes[0], args.dtypes.split(",")[0], args.width_mult,
                args.size, args.conv_forms, args.probe_steps)
@@ -480,7 +489,8 @@ def main(argv):
   if "train_step" in selected:
     results["train_step"] = bench_train_step(
         batch_sizes, args.dtypes.split(","), args.torch_dtypes.split(","), args.repeats,
-        args.memory, args.width_mult, args.size, args.conv_forms, args.isolated)
+        args.memory, args.width_mult, args.size, args.conv_forms, args.isolated,
+        args.huge_pages)
   if "huge_pages" in selected:
     results["huge_pages"] = bench_huge_pages(batch_sizes[-1], args.dtypes.split(",")[-1],
                                              args.width_mult, args.size, args.repeats)

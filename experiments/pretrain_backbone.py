@@ -17,11 +17,17 @@ import functools
 import os
 import sys
 
+from fcn_iou_jax import cli
+
+if __name__ == "__main__":
+  cli.restart_with_huge_pages()  # ~1.2x faster XLA:CPU steps; before JAX allocates anything
+
+# pylint: disable=wrong-import-position,wrong-import-order
 import jax
 import numpy as np
 from tqdm import tqdm
 
-from fcn_iou_jax import cli, losses, metrics, models, pretrained, steps
+from fcn_iou_jax import losses, metrics, models, pretrained, steps
 from fcn_iou_jax.data import pipeline, sources, statistics
 from fcn_iou_jax.errors import UserError
 

@@ -13,8 +13,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import flags  # pylint: disable=wrong-import-position
-from fcn_iou_jax import cli, train  # pylint: disable=wrong-import-position
+from fcn_iou_jax import cli  # pylint: disable=wrong-import-position
+
+if __name__ == "__main__":
+  cli.restart_with_huge_pages()  # ~1.2x faster XLA:CPU steps; before JAX allocates anything
+
+import flags  # pylint: disable=wrong-import-position,wrong-import-order
+from fcn_iou_jax import train  # pylint: disable=wrong-import-position
 
 
 def main(argv):

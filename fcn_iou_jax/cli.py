@@ -54,6 +54,17 @@ def env_with_huge_pages(env=None) -> dict:
   return env
 
 
+def restart_with_huge_pages():
+  """Re-executes this command with :func:`env_with_huge_pages` when its environment lacks the
+  setting (glibc reads it only when a process starts); call it before anything heavy runs.
+
+  A user's own ``glibc.malloc.hugetlb=0`` is kept: then nothing happens.
+  """
+  env = env_with_huge_pages()
+  if env["GLIBC_TUNABLES"] != os.environ.get("GLIBC_TUNABLES"):
+    os.execve(sys.executable, sys.orig_argv, env)
+
+
 def hide_accelerators_from_tensorflow():
   """tf.data runs on the host; never let TensorFlow take GPU/TPU memory from JAX."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel

@@ -117,3 +117,18 @@ def test_size_and_width_overrides_reach_backbone_runs_and_report(tmp_path, monke
   assert any(line.startswith("image_size: 720x960 instead of None") for line in reports[0])
   with pytest.raises(UserError, match="--image_size='720'"):
     reproduce.main(["--grid=camvid", "--image_size=720", f"--out={tmp_path}"])
+
+
+def test_commands_restart_once_with_huge_pages_unless_the_user_chose(monkeypatch):
+  calls = []
+  monkeypatch.setattr(cli.os, "execve", lambda *args: calls.append(args))
+  monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+  cli.restart_with_huge_pages()
+  assert len(calls) == 1
+  executable, argv, env = calls[0]
+  assert executable == sys.executable and argv == sys.orig_argv
+  assert env["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
+  for chosen in ("glibc.malloc.hugetlb=1", "glibc.malloc.hugetlb=0"):
+    monkeypatch.setenv("GLIBC_TUNABLES", chosen)
+    cli.restart_with_huge_pages()
+  assert len(calls) == 1  # already set, or the user's own choice: no restart
