@@ -4,6 +4,7 @@
   python experiments/bench.py --only=matmul         # does --dtype=bfloat16 pay on this CPU?
   python experiments/bench.py --only=huge_pages     # does glibc's huge-page malloc pay here?
   python experiments/bench.py --only=train_step --batch_sizes=1,4 --dtypes=float32,bfloat16
+  python experiments/bench.py --only=train_step --batch_sizes=4 --isolated --huge_pages
   # At the CPU protocol's network and crop batch (reproduce.py --protocol=cpu):
   python experiments/bench.py --only=train_step --width_mult=0.25 --size=180x240 --batch_sizes=8
   python experiments/bench.py --only=pipeline --camvid_dir=../shared/data/camvid
@@ -11,9 +12,10 @@
   python experiments/bench.py --only=time_to_result --init=runs/.../shared_backbone.npz
 
 Each sub-benchmark prints a Markdown table; all results go to --out as JSON. Speeds are
-medians of interleaved repeats in one process, reported as ratios to a reference measured
-alongside (PyTorch eager for the train step, a plain copy of the same bytes for the loss),
-because these machines are noisy. PyTorch is optional (`pip install torch`, CPU build).
+medians of interleaved repeats in one process (with --isolated: of fresh processes per
+framework, alternating), reported as ratios to a reference measured alongside (PyTorch eager
+for the train step, a plain copy of the same bytes for the loss), because these machines
+are noisy. PyTorch is optional (`pip install torch`, CPU build).
 """
 
 import json
