@@ -107,4 +107,3 @@ def test_dropout_only_in_training():
   train = apply({"params": params}, images, train=True, rngs={"dropout": jax.random.key(8)})
   np.testing.assert_array_equal(eval_a, eval_b)
   assert not np.allclose(eval_a, train)
-
