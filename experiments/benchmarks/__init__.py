@@ -1,0 +1,1 @@
+"""The sub-benchmarks of experiments/bench.py, one module per kind."""

@@ -1,0 +1,112 @@
+"""Train steps timed in fresh processes: one step probe (time, page faults, peak memory) per
+framework, run through bench.py's hidden ``--step_probe`` flag."""
+
+import os
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+
+from benchmarks import common
+from fcn_iou_jax import cli
+
+BENCH_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "bench.py")
+
+def _make_step(framework, batch_size, dtype, width_mult, size, conv_forms):
+  """A no-argument callable running one train step of ``framework`` (``jax`` or ``torch``,
+  whose ``dtype`` is an autocast dtype) on a fixed batch, to completion."""
+  batch = common.make_batch(batch_size, size)
+  if framework == "jax":
+    _, _, parallel, state = common.jax_setup(width_mult, dtype=dtype, conv_forms=conv_forms)
+    device_batch = common.device_batch(parallel, batch)
+    states = [state]
+
+    def jax_step():
+      states[0], out = parallel.train(states[0], device_batch)
+      jax.block_until_ready(out)
+
+    return jax_step
+  import torch  # pylint: disable=import-outside-toplevel
+  import torch_reference  # pylint: disable=import-outside-toplevel
+  torch.set_num_threads(os.cpu_count())
+  params = common.jax_setup(width_mult)[1]  # the weights the JAX runs start from
+  device = common.torch_device(torch)
+  step = torch_reference.make_train_step(
+      torch_reference.TorchFCN32s(jax.device_get(params)).to(device),
+      autocast_dtype=None if dtype == "float32" else getattr(torch, dtype))
+  images, labels = common.torch_inputs(torch, batch, device)
+  return lambda: step(images, labels)
+
+
+def step_probe(framework, batch_size, dtype, width_mult, size, conv_forms, steps):
+  """In this (fresh) process: ``steps`` + 1 train steps of ``framework``; prints the median
+  seconds and minor page faults per step (the first, compiling step excluded) and the peak
+  resident memory."""
+  import resource  # pylint: disable=import-outside-toplevel
+  run = _make_step(framework, batch_size, dtype, width_mult, size, conv_forms)
+  seconds, faults = [], []
+  for _ in range(steps + 1):
+    before, start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+    run()
+    seconds.append(time.perf_counter() - start)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+  # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the parent that
+  # started this process (the benchmark itself), VmHWM belongs to this process's memory only.
+  with open("/proc/self/status", encoding="utf-8") as status:
+    peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+  print(f"step_seconds={np.median(seconds[1:])} minor_faults={np.median(faults[1:])} "
+        f"peak_rss_mb={peak_kb / 1024:.0f}")
+
+
+def run_step_probe(framework, batch_size, dtype, width_mult, size, conv_forms, steps,
+                    env=None) -> dict:
+  """:func:`step_probe` in a fresh process: ``{step_seconds, minor_faults, peak_rss_mb}``
+  (NaN where the probe failed, with its error printed)."""
+  out = subprocess.run([sys.executable, BENCH_SCRIPT, f"--step_probe={framework}",
+                        f"--probe_steps={steps}", f"--batch_sizes={batch_size}",
+                        f"--dtypes={dtype}", f"--width_mult={width_mult}",
+                        f"--size={size[0]}x{size[1]}", f"--conv_forms={conv_forms}"],
+                       capture_output=True, text=True, check=False, env=env)
+  lines = [l for l in out.stdout.splitlines() if l.startswith("step_seconds=")]
+  if not lines:
+    print(f"step probe ({framework}, batch {batch_size}, {dtype}) failed: {out.stderr[-500:]}")
+    return dict.fromkeys(("step_seconds", "minor_faults", "peak_rss_mb"), float("nan"))
+  return {key: float(value) for key, value in (field.split("=") for field in lines[-1].split())}
+
+
+def peak_rss_mb(framework, batch_size, dtype, width_mult, size, conv_forms):
+  """Peak resident memory of a fresh process running 2 train steps of ``framework``."""
+  return run_step_probe(framework, batch_size, dtype, width_mult, size, conv_forms,
+                         steps=1)["peak_rss_mb"]
+
+
+def isolated_medians(probes: dict, repeats: int, env=None) -> dict:
+  """Median seconds per step of each probe (keyword arguments of :func:`_run_step_probe`),
+  each repeat a fresh process per probe, round-robin, all in environment ``env``."""
+  samples = {name: [] for name in probes}
+  for _ in range(repeats):
+    for name, probe in probes.items():
+      samples[name].append(run_step_probe(**probe, env=env)["step_seconds"])
+  return {name: float(np.median(values)) for name, values in samples.items()}
+
+
+def bench_huge_pages(batch_size, dtype, width_mult, size, repeats):
+  """The JAX train step in fresh processes without and with glibc's transparent huge pages
+  (cli.env_with_huge_pages, which reproduce.py gives its runs), alternating."""
+  samples = {"default": [], "huge_pages": []}
+  for _ in range(repeats):
+    for name, env in (("default", None), ("huge_pages", cli.env_with_huge_pages())):
+      samples[name].append(run_step_probe("jax", batch_size, dtype, width_mult, size, "tuned",
+                                           steps=5, env=env))
+  rows = [{"malloc": name, "step_seconds": float(np.median([r["step_seconds"] for r in runs])),
+           "minor_faults_per_step": float(np.median([r["minor_faults"] for r in runs]))}
+          for name, runs in samples.items()]
+  rows[1]["speedup"] = rows[0]["step_seconds"] / rows[1]["step_seconds"]
+  common.print_table(f"JAX train step, batch {batch_size}, {dtype}, {size[0]}x{size[1]}: glibc "
+                     f"huge pages (medians over {repeats} process pairs)", list(rows[1]),
+                     [[f"{r.get(k, float('nan')):.3g}" if k != "malloc" else r[k]
+                       for k in rows[1]] for r in rows])
+  return {"batch_size": batch_size, "dtype": dtype, "rows": rows}
