@@ -15,6 +15,7 @@ from fcn_iou_jax import cli
 BENCH_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                             "bench.py")
 
+
 def _make_step(framework, batch_size, dtype, width_mult, size, conv_forms):
   """A no-argument callable running one train step of ``framework`` (``jax`` or ``torch``,
   whose ``dtype`` is an autocast dtype) on a fixed batch, to completion."""
