@@ -121,8 +121,8 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
           row["jax_device_mb"] = _jax_step_device_mb(parallel, states[dtype],
                                                      device_batches[dtype])
         else:
-          row["jax_peak_rss_mb"] = probes.peak_rss_mb("jax", batch_size, dtype, width_mult, size,
-                                                conv_forms)
+          row["jax_peak_rss_mb"] = probes.peak_rss_mb("jax", batch_size, dtype, width_mult,
+                                                       size, conv_forms)
         if torch is not None:
           memory = "device_mb" if torch_device == "cuda" else "peak_rss_mb"
           row[f"torch_{memory}"] = torch_memory[row["torch_dtype"]]
