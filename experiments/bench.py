@@ -73,8 +73,8 @@ def main(argv):
     raise UserError("--huge_pages needs --isolated (glibc reads the setting when a process "
                     "starts; export GLIBC_TUNABLES=glibc.malloc.hugetlb=1 for this one)")
   if args.step_probe:
-    probes.step_probe(args.step_probe, batch_sizes[0], args.dtypes.split(",")[0], args.width_mult,
-               args.size, args.conv_forms, args.probe_steps)
+    probes.step_probe(args.step_probe, batch_sizes[0], args.dtypes.split(",")[0],
+                      args.width_mult, args.size, args.conv_forms, args.probe_steps)
     return
   results = {"command": " ".join(sys.argv), "jax": jax.__version__}
   selected = args.only.split(",")
@@ -84,8 +84,8 @@ def main(argv):
         args.memory, args.width_mult, args.size, args.conv_forms, args.isolated,
         args.huge_pages)
   if "huge_pages" in selected:
-    results["huge_pages"] = probes.bench_huge_pages(batch_sizes[-1], args.dtypes.split(",")[-1],
-                                             args.width_mult, args.size, args.repeats)
+    results["huge_pages"] = probes.bench_huge_pages(
+        batch_sizes[-1], args.dtypes.split(",")[-1], args.width_mult, args.size, args.repeats)
   if "matmul" in selected:
     results["matmul"] = kernels.bench_matmul(args.repeats)
   if "loss" in selected:
