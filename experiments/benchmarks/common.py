@@ -1,5 +1,6 @@
 """What the benchmarks share: the image size, timing, Markdown tables, inputs and set-ups."""
 
+import functools
 import time
 
 import jax
@@ -40,13 +41,20 @@ def make_batch(batch_size, size=(HEIGHT, WIDTH), seed=0):
           "mask": np.ones((batch_size, *size), np.uint8)}
 
 
+@functools.lru_cache(maxsize=None)
+def initial_params(width_mult=1.0):
+  """The weights every benchmarked step starts from (host arrays; same seed every call)."""
+  params = models.init_params(models.FCN32s(width_mult=width_mult), jax.random.key(0))
+  params["score"]["kernel"] = 0.01 * jax.random.normal(jax.random.key(1),
+                                                       params["score"]["kernel"].shape)
+  return jax.device_get(params)
+
+
 def jax_setup(width_mult=1.0, dropout_rate=0.5, dtype="float32", conv_forms="tuned"):
   model = models.FCN32s(width_mult=width_mult, dropout_rate=dropout_rate, dtype=jnp.dtype(dtype),
                         conv_forms=conv_forms)
   tx = steps.make_optimizer("sgd", learning_rate=1e-4, momentum=0.99, weight_decay=5e-4)
-  params = models.init_params(model, jax.random.key(0))
-  params["score"]["kernel"] = 0.01 * jax.random.normal(jax.random.key(1),
-                                                       params["score"]["kernel"].shape)
+  params = initial_params(width_mult)
   parallel = steps.ParallelSteps("pmap", model=model, loss_fn=losses.soft_iou_loss_from_logits,
                                  tx=tx)
   state = parallel.put_state(steps.create_train_state(params, tx, jax.random.key(2)))

@@ -6,40 +6,13 @@ import subprocess
 import sys
 import time
 
-import jax
 import numpy as np
 
-from benchmarks import common
+from benchmarks import common, step_runners
 from fcn_iou_jax import cli
 
 BENCH_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                             "bench.py")
-
-
-def _make_step(framework, batch_size, dtype, width_mult, size, conv_forms):
-  """A no-argument callable running one train step of ``framework`` (``jax`` or ``torch``,
-  whose ``dtype`` is an autocast dtype) on a fixed batch, to completion."""
-  batch = common.make_batch(batch_size, size)
-  if framework == "jax":
-    _, _, parallel, state = common.jax_setup(width_mult, dtype=dtype, conv_forms=conv_forms)
-    device_batch = common.device_batch(parallel, batch)
-    states = [state]
-
-    def jax_step():
-      states[0], out = parallel.train(states[0], device_batch)
-      jax.block_until_ready(out)
-
-    return jax_step
-  import torch  # pylint: disable=import-outside-toplevel
-  import torch_reference  # pylint: disable=import-outside-toplevel
-  torch.set_num_threads(os.cpu_count())
-  params = common.jax_setup(width_mult)[1]  # the weights the JAX runs start from
-  device = common.torch_device(torch)
-  step = torch_reference.make_train_step(
-      torch_reference.TorchFCN32s(jax.device_get(params)).to(device),
-      autocast_dtype=None if dtype == "float32" else getattr(torch, dtype))
-  images, labels = common.torch_inputs(torch, batch, device)
-  return lambda: step(images, labels)
 
 
 def step_probe(framework, batch_size, dtype, width_mult, size, conv_forms, steps):
@@ -47,7 +20,7 @@ def step_probe(framework, batch_size, dtype, width_mult, size, conv_forms, steps
   seconds and minor page faults per step (the first, compiling step excluded) and the peak
   resident memory."""
   import resource  # pylint: disable=import-outside-toplevel
-  run = _make_step(framework, batch_size, dtype, width_mult, size, conv_forms)
+  run = step_runners.make_step(framework, batch_size, dtype, width_mult, size, conv_forms)
   seconds, faults = [], []
   for _ in range(steps + 1):
     before, start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
