@@ -21,6 +21,10 @@ HELP = {
                 "when online)",
     "image_size": "training size HxW, e.g. 180x240 (default: the paper's size)",
     "crop_size": "random training crop HxW taken after the resize, e.g. 180x240 (default: none)",
+    "scale_jitter": "not in the paper: rescale each training image by a random factor in "
+                    "[1/(1+s), 1+s] before the crop (needs --crop_size; default 0: off)",
+    "colour_jitter": "not in the paper: random brightness shift (up to this share of the "
+                     "range), contrast and saturation factors in [1-s, 1+s] (default 0: off)",
     "init": "scratch, or a .npz/.pth ImageNet AlexNet state dict",
     "dtype": "operand dtype of the convolutions; bfloat16 (float32 accumulation, activations "
              "and weights) is faster on CPUs with AMX, on GPUs and on TPUs",

@@ -43,6 +43,10 @@ def main(argv):
                       help="training resize HxW (default: the dataset's training size)")
   parser.add_argument("--crop_size", type=cli.parse_size("crop_size"), default=None,
                       help="random training crop HxW after the resize (default: none)")
+  parser.add_argument("--scale_jitter", type=float, default=0.0,
+                      help="random rescale in [1/(1+s), 1+s] before the crop (default 0: off)")
+  parser.add_argument("--colour_jitter", type=float, default=0.0,
+                      help="random brightness/contrast/saturation strength (default 0: off)")
   parser.add_argument("--batch_size", type=int, default=8)
   parser.add_argument("--learning_rate", type=float, default=3e-4)
   parser.add_argument("--train_steps", type=int, default=1500)
@@ -79,7 +83,8 @@ def main(argv):
       source.examples("selection_train"), void=labels.void,
       image_size=args.image_size or source.spec.train_size,
       batch_size=args.batch_size, backbone=args.backbone, seed=args.seed,
-      crop_size=args.crop_size, device_count=parallel.pipeline_device_count).as_numpy_iterator()
+      crop_size=args.crop_size, scale_jitter=args.scale_jitter, colour_jitter=args.colour_jitter,
+      device_count=parallel.pipeline_device_count).as_numpy_iterator()
   bar = tqdm(range(1, args.train_steps + 1), unit="step", mininterval=2.0)
   for step in bar:
     state, metrics = parallel.train(state, parallel.put_batch(next(batches)))

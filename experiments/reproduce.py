@@ -37,6 +37,7 @@ LOSSES = ("softmax", "iou")
 
 # The paper's settings (Sec. 4.1); batch size and step count are not stated there.
 PAPER = {"backbone": "caffe", "width_mult": 1, "image_size": None, "crop_size": None,
+         "scale_jitter": 0.0, "colour_jitter": 0.0,
          "optimizer": "sgd", "learning_rate": 1e-4, "momentum": 0.99, "weight_decay": 5e-4,
          "batch_size": 4, "train_steps": 20000, "eval_every": 500, "init": "imagenet"}
 PROTOCOLS = {
@@ -58,6 +59,10 @@ WHY = {
     "crop_size": "random crops of the full-resolution images: a quarter of the pixels per "
                  "image, thin objects keep their full-resolution width; evaluation is on "
                  "whole, original images",
+    "scale_jitter": "random rescale before the crop (backbone included): objects at more "
+                    "scales than the training sequences show",
+    "colour_jitter": "random brightness, contrast and saturation (backbone included): "
+                     "lighting that varies between CamVid's sequences",
     "optimizer": "Adam converges in a few hundred steps; SGD 1e-4 does not",
     "learning_rate": "Adam's step size for the short budget",
     "train_steps": "a fixed budget instead of 'until convergence'",
@@ -105,7 +110,9 @@ def shared_backbone(out_dir: str, settings: dict, dataset: str, data_dir: str | 
              f"--dataset={dataset}", f"--width_mult={settings['width_mult']}",
              f"--backbone={settings['backbone']}", f"--train_steps={BACKBONE_STEPS}",
              f"--out={path}"]
-  command += [f"--{key}={settings[key]}" for key in ("image_size", "crop_size") if settings[key]]
+  command += [f"--{key}={settings[key]}"
+              for key in ("image_size", "crop_size", "scale_jitter", "colour_jitter")
+              if settings[key]]
   command += [f"--data_dir={data_dir}"] if data_dir else []
   print(f"shared backbone: pre-training {path} ({BACKBONE_STEPS} steps)", flush=True)
   start = time.time()
@@ -147,6 +154,12 @@ def main(argv):
   parser.add_argument("--image_size", type=cli.parse_size("image_size"), default=None,
                       help="override the protocol's training resize HxW, e.g. 720x960 "
                            "(backbone included; evaluation input scaled alike)")
+  parser.add_argument("--scale_jitter", type=float, default=None,
+                      help="override: random rescale in [1/(1+s), 1+s] before the crop "
+                           "(backbone included)")
+  parser.add_argument("--colour_jitter", type=float, default=None,
+                      help="override: random brightness/contrast/saturation strength "
+                           "(backbone included)")
   parser.add_argument("--out", default="runs/reproduce")
   parser.add_argument("--report", default=None,
                       help="report folder (default: results/<basename of --out>/<grid>-<protocol>)")
@@ -162,6 +175,9 @@ def main(argv):
     settings["width_mult"] = args.width_mult
   if args.image_size:
     settings["image_size"] = f"{args.image_size[0]}x{args.image_size[1]}"
+  for key in ("scale_jitter", "colour_jitter"):
+    if getattr(args, key) is not None:
+      settings[key] = getattr(args, key)
   init_path = args.init
   if settings["init"] == "shared" and not init_path:
     init_path = shared_backbone(out_dir, settings, GRIDS[args.grid][0], args.data_dir)

@@ -19,6 +19,8 @@ class Config:
   prepared_dir: str | None = None  # TFDS records (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)
   image_size: tuple[int, int] | None = None  # training resize (H, W); None: the paper's size
   crop_size: tuple[int, int] | None = None  # random (H, W) crop after the resize; None: none
+  scale_jitter: float = 0.0  # not in the paper: random rescale in [1/(1+s), 1+s] before the crop
+  colour_jitter: float = 0.0  # not in the paper: random brightness/contrast/saturation strength
   synthetic_ratio: float = 8.0  # synthetic data only: background:object pixel ratio
   # Model.
   backbone: str = "caffe"  # caffe | torchvision AlexNet layout

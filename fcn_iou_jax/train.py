@@ -183,7 +183,8 @@ def _train(config, parallel, state, progress, source, category_id, store, log,
       # A resumed run continues with a fresh, still deterministic, data order.
       seed=config.seed * 1_000_003 + start_step,
       device_count=parallel.pipeline_device_count, category_name=config.category,
-      crop_size=config.crop_size)
+      crop_size=config.crop_size, scale_jitter=config.scale_jitter,
+      colour_jitter=config.colour_jitter)
   if jax.process_index() == 0:
     crop = f", cropped to {config.crop_size[0]}x{config.crop_size[1]}" if config.crop_size else ""
     print(f"{config.dataset}/{config.category}: {positives} of {total} training images contain "

@@ -158,6 +158,62 @@ def test_crops_keep_alignment_and_the_positive_image_holds_the_category():
                                 crop_size=(50, 16))
 
 
+def test_scale_jitter_rescales_within_range_and_keeps_thin_positives():
+  labels, images = [], []
+  for index in range(20):
+    label = np.zeros((40, 60), np.uint8)
+    if index % 5 == 0:  # 4 images in 20 hold a 1-pixel-wide pole a downscale can drop
+      label[5:35, 10 + index] = 1
+    image = np.zeros((40, 60, 3), np.uint8)
+    image[..., 0] = 255 * (label == 1)
+    image[..., 2] = 4 * np.arange(60, dtype=np.uint8)[None, :]  # 4 levels per column
+    labels.append(label)
+    images.append(image)
+  dataset, _, _ = pipeline.make_train_dataset(
+      _raw_examples(labels, np.stack(images)), category_id=1, void=255, image_size=(40, 60),
+      batch_size=2, backbone="caffe", seed=2, crop_size=(24, 32), scale_jitter=0.5)
+  slopes, agreement = [], []
+  for batch in dataset.take(80).as_numpy_iterator():
+    assert batch["label"].shape == (2, 24, 32)
+    assert batch["label"][0].max() == 1  # the positive slot kept its pole
+    bgr = batch["image"] + np.array(pipeline.CAFFE_BGR_MEAN, np.float32)
+    ramp = np.abs(bgr[1, 12, :, 0])  # the other slot: blue ramp, 4 levels per source column
+    slopes.append(np.median(np.abs(np.diff(ramp))) / 4)
+    positive = batch["label"] == 1
+    agreement.append(np.mean((bgr[..., 2] > 64)[positive]) if positive.any() else 1.0)
+  slopes = np.array(slopes)
+  # A factor f in [1/1.5, 1.5] makes one source column span f output columns.
+  assert slopes.min() >= 1 / 1.5 - 0.05 and slopes.max() <= 1.5 + 0.05
+  assert (slopes < 0.9).any() and (slopes > 1.1).any()  # both shrunk and enlarged
+  assert np.mean(agreement) > 0.9  # labels stay on the object's (bilinear-blurred) pixels
+  with pytest.raises(UserError, match="--scale_jitter=0.5: must be >= 0, and needs --crop_size"):
+    pipeline.make_train_dataset(_raw_examples(labels), category_id=1, void=255,
+                                image_size=(40, 60), batch_size=2, backbone="caffe", seed=0,
+                                scale_jitter=0.5)
+
+
+def test_colour_jitter_changes_images_only_within_its_strength():
+  labels = [np.eye(16, dtype=np.uint8) for _ in range(10)]
+  images = np.full((10, 16, 16, 3), 128, np.uint8)
+  make = lambda strength: pipeline.make_train_dataset(
+      _raw_examples(labels, images), category_id=1, void=255, image_size=(16, 16),
+      batch_size=2, backbone="caffe", seed=4, colour_jitter=strength)[0]
+  plain, jittered = (list(make(s).take(30).as_numpy_iterator()) for s in (0.0, 0.2))
+  grey = 128 - np.array(pipeline.CAFFE_BGR_MEAN, np.float32)
+  means = []
+  for before, after in zip(plain, jittered):
+    np.testing.assert_array_equal(before["label"], after["label"])
+    assert np.abs(before["image"] - grey).max() <= 0.5  # strength 0: untouched
+    means.append((after["image"] - grey).mean(axis=(1, 2, 3)))
+  means = np.concatenate(means)
+  assert np.std(means) > 5  # images differ in brightness
+  # Brightness shifts by at most 0.2 of the range (51 levels); mid-grey has no contrast or
+  # saturation to scale.
+  assert np.abs(means).max() <= 0.2 * 255 + 1
+  with pytest.raises(UserError, match="--colour_jitter=1.5: must be in"):
+    make(1.5)
+
+
 def test_eval_keeps_original_sizes_and_padding_never_counts():
   sizes = [(5, 7), (8, 4), (6, 6)]
   examples = [{"image": np.full((*s, 3), 9, np.uint8),

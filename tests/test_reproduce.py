@@ -92,7 +92,7 @@ def test_huge_pages_tunable_is_added_once_and_keeps_other_tunables():
   assert cli.env_with_huge_pages({})["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
 
 
-def test_size_and_width_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
+def test_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
   commands, reports = [], []
 
   def fake_subprocess(command, check, env):
@@ -109,12 +109,16 @@ def test_size_and_width_overrides_reach_backbone_runs_and_report(tmp_path, monke
   monkeypatch.setattr(reproduce.report, "write_report",
                       lambda runs, out, **kwargs: reports.append(kwargs["deviations"]))
   reproduce.main(["--grid=camvid", "--protocol=cpu", "--image_size=720x960", "--width_mult=0.5",
-                  "--categories=pole", "--seeds=0", f"--out={tmp_path}"])
+                  "--scale_jitter=0.25", "--colour_jitter=0.2", "--categories=pole", "--seeds=0",
+                  f"--out={tmp_path}"])
   assert len(commands) == 3  # backbone, then softmax and iou
   for command in commands:
     assert "--image_size=720x960" in command and "--width_mult=0.5" in command, command
     assert "--crop_size=180x240" in command
-  assert any(line.startswith("image_size: 720x960 instead of None") for line in reports[0])
+    assert "--scale_jitter=0.25" in command and "--colour_jitter=0.2" in command, command
+  for setting in ("image_size: 720x960 instead of None", "scale_jitter: 0.25 instead of 0.0",
+                  "colour_jitter: 0.2 instead of 0.0"):
+    assert any(line.startswith(setting) for line in reports[0]), setting
   with pytest.raises(UserError, match="--image_size='720'"):
     reproduce.main(["--grid=camvid", "--image_size=720", f"--out={tmp_path}"])
 

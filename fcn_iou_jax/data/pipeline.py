@@ -7,7 +7,8 @@
   normalisation, and at least one image containing the category in every minibatch.
   Optionally (not in the paper) a random crop after the resize, for short CPU runs that keep
   thin objects at their full-resolution width: the positive image's crop is placed around a
-  pixel of the category so the rule still holds.
+  pixel of the category so the rule still holds. Also optional and not in the paper: a random
+  rescale before the crop and a random colour jitter.
 * Evaluation: original resolution, padded to a static shape with ``mask = 0`` on padding.
 """
 
@@ -91,20 +92,59 @@ def random_crop(example, size, seed, *, around_positive: bool):
   return {key: window(value) for key, value in example.items()}
 
 
+def random_scale(example, jitter: float, seed, *, min_size, keep_positive: bool):
+  """Resizes image, label and mask by one factor drawn log-uniformly from
+  ``[1 / (1 + jitter), 1 + jitter]``, never below ``min_size`` (the crop that follows).
+
+  ``keep_positive``: if the rescaled label lost every pixel of the category (a thin object
+  shrunk away by the nearest-neighbour resize), the example is returned unscaled.
+  """
+  log_range = tf.math.log(1.0 + jitter)
+  factor = tf.exp(tf.random.stateless_uniform((), seed, -log_range, log_range))
+  shape = tf.cast(tf.shape(example["label"]), tf.float32)
+  size = tf.maximum(tf.cast(tf.round(shape * factor), tf.int32), tf.constant(min_size, tf.int32))
+  scaled = resize(example, size)
+  if not keep_positive:
+    return scaled
+  return tf.cond(_has_category(scaled), lambda: scaled, lambda: example)
+
+
+def random_colour(image, strength: float, seed):
+  """Random brightness (shift up to ``strength`` of the full range), contrast and saturation
+  (factors in ``[1 - strength, 1 + strength]``) of a uint8 RGB image, in that order."""
+  brightness_seed, contrast_seed, saturation_seed = tf.unstack(
+      tf.random.experimental.stateless_split(seed, 3))
+  image = tf.image.convert_image_dtype(image, tf.float32)
+  image = tf.image.stateless_random_brightness(image, strength, brightness_seed)
+  image = tf.image.stateless_random_contrast(image, 1 - strength, 1 + strength, contrast_seed)
+  image = tf.image.stateless_random_saturation(image, 1 - strength, 1 + strength,
+                                               saturation_seed)
+  return tf.image.convert_image_dtype(tf.clip_by_value(image, 0.0, 1.0), tf.uint8,
+                                      saturate=True)
+
+
 def _has_category(example):
   return tf.reduce_any((example["label"] > 0) & (example["mask"] > 0))
 
 
 def _augmented_stream(examples, *, seed: int, stream: int, backbone: str, crop_size=None,
-                      positives: bool = False):
-  """Shuffled, repeated, (cropped,) flipped and normalised examples; deterministic in ``seed``."""
+                      positives: bool = False, scale_jitter: float = 0.0,
+                      colour_jitter: float = 0.0):
+  """Shuffled, repeated, (rescaled, cropped,) flipped, (colour-jittered) and normalised
+  examples; deterministic in ``seed``."""
 
   def augment(index, example):
     example_seed = tf.stack([tf.cast(seed, tf.int64), stream * 2**40 + index])
+    fold_in = lambda salt: tf.random.experimental.stateless_fold_in(example_seed, salt)
+    if scale_jitter:
+      example = random_scale(example, scale_jitter, fold_in(1), min_size=crop_size,
+                             keep_positive=positives)
     if crop_size is not None:
       crop_seed = tf.random.experimental.stateless_split(example_seed, 1)[0]
       example = random_crop(example, crop_size, crop_seed, around_positive=positives)
     example = random_flip(example, example_seed)
+    if colour_jitter:
+      example = dict(example, image=random_colour(example["image"], colour_jitter, fold_in(2)))
     return dict(example, image=normalize_image(example["image"], backbone))
 
   return (examples.shuffle(512, seed=seed + stream, reshuffle_each_iteration=True).repeat()
@@ -119,7 +159,8 @@ def _split_for_devices(batch, device_count: int | None):
 
 def make_train_dataset(examples, *, category_id: int, void: int, image_size, batch_size: int,
                        backbone: str, seed: int, device_count: int | None = None,
-                       category_name: str = "the category", crop_size=None):
+                       category_name: str = "the category", crop_size=None,
+                       scale_jitter: float = 0.0, colour_jitter: float = 0.0):
   """Infinite training batches with at least one positive image each.
 
   How: two streams over the same cached, resized examples. Each batch takes one image from a
@@ -128,7 +169,9 @@ def make_train_dataset(examples, *, category_id: int, void: int, image_size, bat
   batch (with ``batch_size == 1`` every batch is a positive image).
 
   With ``crop_size`` every image is then cropped at random to that size, the positive one
-  around a pixel of the category.
+  around a pixel of the category. ``scale_jitter`` (needs ``crop_size``) and
+  ``colour_jitter`` add the augmentations of :func:`random_scale` and :func:`random_colour`
+  (not in the paper; 0 turns them off).
 
   Returns:
     ``(dataset, positive_count, example_count)``; batch leaves are ``[B, ...]`` or, with
@@ -136,7 +179,9 @@ def make_train_dataset(examples, *, category_id: int, void: int, image_size, bat
   """
   if device_count and batch_size % device_count:
     raise UserError(f"--batch_size={batch_size} is not divisible by {device_count} devices")
-  _check_crop(crop_size, image_size)
+  _check_augmentation(crop_size, image_size, scale_jitter, colour_jitter)
+  augmentation = {"crop_size": crop_size, "scale_jitter": scale_jitter,
+                  "colour_jitter": colour_jitter}
   prepared = examples.map(lambda e: resize(binarize(e, category_id=category_id, void=void),
                                            image_size),
                           num_parallel_calls=tf.data.AUTOTUNE).cache()
@@ -147,11 +192,11 @@ def make_train_dataset(examples, *, category_id: int, void: int, image_size, bat
     raise UserError(f"no training image contains {category_name}: the IoU loss has no "
                     "gradient without positives")
   positives = _augmented_stream(prepared.filter(_has_category), seed=seed, stream=0,
-                                backbone=backbone, crop_size=crop_size, positives=True).batch(1)
+                                backbone=backbone, positives=True, **augmentation).batch(1)
   batches = positives
   if batch_size > 1:
     everything = _augmented_stream(prepared, seed=seed, stream=1, backbone=backbone,
-                                   crop_size=crop_size)
+                                   **augmentation)
     batches = tf.data.Dataset.zip(positives, everything.batch(batch_size - 1)).map(
         lambda a, b: {k: tf.concat([a[k], b[k]], 0) for k in a})
   batches = batches.map(lambda b: _split_for_devices(b, device_count))
@@ -160,20 +205,27 @@ def make_train_dataset(examples, *, category_id: int, void: int, image_size, bat
 
 def make_multiclass_train_dataset(examples, *, void: int, image_size, batch_size: int,
                                   backbone: str, seed: int, device_count: int | None = None,
-                                  crop_size=None):
+                                  crop_size=None, scale_jitter: float = 0.0,
+                                  colour_jitter: float = 0.0):
   """Infinite batches with every class id kept (no positive rule), for backbone pre-training."""
-  _check_crop(crop_size, image_size)
+  _check_augmentation(crop_size, image_size, scale_jitter, colour_jitter)
   prepared = examples.map(lambda e: resize(binarize(e, category_id=None, void=void), image_size),
                           num_parallel_calls=tf.data.AUTOTUNE).cache()
   batches = _augmented_stream(prepared, seed=seed, stream=2, backbone=backbone,
-                              crop_size=crop_size).batch(batch_size)
+                              crop_size=crop_size, scale_jitter=scale_jitter,
+                              colour_jitter=colour_jitter).batch(batch_size)
   return batches.map(lambda b: _split_for_devices(b, device_count)).prefetch(tf.data.AUTOTUNE)
 
 
-def _check_crop(crop_size, image_size):
+def _check_augmentation(crop_size, image_size, scale_jitter, colour_jitter):
   if crop_size is not None and any(c > s for c, s in zip(crop_size, image_size)):
     raise UserError(f"--crop_size={crop_size[0]}x{crop_size[1]} is larger than the training "
                     f"size {image_size[0]}x{image_size[1]}")
+  if scale_jitter < 0 or (scale_jitter and crop_size is None):
+    raise UserError(f"--scale_jitter={scale_jitter}: must be >= 0, and needs --crop_size (the "
+                    "crop gives every rescaled image the same size)")
+  if not 0 <= colour_jitter < 1:
+    raise UserError(f"--colour_jitter={colour_jitter}: must be in [0, 1)")
 
 
 def scaled_size(size, scale: float):
