@@ -6,7 +6,7 @@
 #   3. the train-step table at 360x480, JAX float32/bfloat16 vs PyTorch eager float32/autocast
 #      bfloat16 on CUDA, with device memory, batch 1, 4 and 16;
 #   4. batch 4 again with --conv_forms=native (one cuDNN convolution per layer), for the choice
-#      of the default forms.
+#      of the default forms (NATIVE_FORMS=0 skips it).
 # Needs only jax, flax, optax, torch, pytest (no TensorFlow). Writes JSON under $OUT.
 #   OUT=results/bench/gpu_h100 bash experiments/gpu_bench.sh
 set -u
@@ -25,9 +25,9 @@ nvidia-smi -L
 flax.__version__, 'optax', optax.__version__, 'torch', torch.__version__, jax.devices())"
 timeout 60 "$PYTHON" experiments/bench.py --only=loss,compile --batch_sizes=4 --repeats=10 \
   --out="$OUT/loss_compile_gpu.json"
-JAX_DEFAULT_MATMUL_PRECISION=highest timeout 100 "$PYTHON" -m pytest -q -x -p no:cacheprovider \
+JAX_DEFAULT_MATMUL_PRECISION=highest timeout 150 "$PYTHON" -m pytest -q -x -p no:cacheprovider \
   tests/test_fast_path.py tests/test_mixed_precision.py 2>&1 | tail -3
-timeout 150 "${BENCH[@]}" --batch_sizes=1,4 --memory --out="$OUT/train_step_gpu.json"
-timeout 80 "${BENCH[@]}" --batch_sizes=16 --memory --out="$OUT/train_step_gpu_batch16.json"
-timeout 80 "${BENCH[@]}" --batch_sizes=4 --conv_forms=native \
+timeout 200 "${BENCH[@]}" --batch_sizes=1,4 --memory --out="$OUT/train_step_gpu.json"
+timeout 100 "${BENCH[@]}" --batch_sizes=16 --memory --out="$OUT/train_step_gpu_batch16.json"
+[ "${NATIVE_FORMS:-1}" = 0 ] || timeout 80 "${BENCH[@]}" --batch_sizes=4 --conv_forms=native \
   --out="$OUT/train_step_gpu_native_forms.json"
