@@ -6,11 +6,10 @@ import dataclasses
 import os
 
 from fcn_iou_jax import cli, config as config_lib, losses, models
-from fcn_iou_jax.data import sources
 from fcn_iou_jax.errors import UserError
 
 CHOICES = {
-    "dataset": sorted(sources.DATASETS), "loss": sorted(losses.LOSSES),
+    "dataset": sorted(config_lib.DATASET_NAMES), "loss": sorted(losses.LOSSES),
     "backbone": ["caffe", "torchvision"], "optimizer": ["sgd", "adam"],
     "parallel": ["pmap", "jit"], "dtype": ["float32", "bfloat16"], "fc6_kernel": [1, 6],
     "conv_forms": list(models.CONV_FORMS),

@@ -19,11 +19,11 @@ if __name__ == "__main__":
   cli.restart_with_huge_pages()  # ~1.2x faster XLA:CPU steps; before JAX allocates anything
 
 import flags  # pylint: disable=wrong-import-position,wrong-import-order
-from fcn_iou_jax import train  # pylint: disable=wrong-import-position
 
 
 def main(argv):
   config, workdir = flags.parse_run_flags(argv, __doc__)
+  from fcn_iou_jax import train  # pylint: disable=import-outside-toplevel  # imports TensorFlow
   results = train.train_and_evaluate(config, workdir)
   summary = ", ".join(f"{split} IoU {results[split]['iou']:.4f}"
                       for split in ("selection", "val", "test") if split in results)

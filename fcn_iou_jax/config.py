@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 
+# Names of data.sources.DATASETS, here so that command lines can check --dataset before they
+# import TensorFlow (whose start-up lines would otherwise come before a flag error).
+DATASET_NAMES = ("voc2010", "voc2011", "voc2012", "camvid", "synthetic")
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:

@@ -8,7 +8,7 @@ import tensorflow as tf
 from PIL import Image
 
 import fake_data
-from fcn_iou_jax import metrics
+from fcn_iou_jax import config, metrics
 from fcn_iou_jax.data import categories, pipeline, sources, statistics
 from fcn_iou_jax.errors import UserError
 
@@ -299,6 +299,7 @@ def test_unknown_category_and_dataset():
   assert categories.CAMVID.category_id("Column-Pole", dataset="camvid") == 2
   with pytest.raises(UserError, match="--dataset='kitti' is unknown"):
     sources.get_spec("kitti")
+  assert sorted(config.DATASET_NAMES) == sorted(sources.DATASETS)  # what run.py's flags offer
 
 
 def test_training_without_any_positive_is_refused():

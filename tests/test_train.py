@@ -168,6 +168,15 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, flags, message):
   assert result.stderr.strip().splitlines()[-1].startswith("error: ")
 
 
+def test_flag_errors_come_before_tensorflow_starts(tmp_path):
+  """A mistyped flag prints its error line and nothing else (no TensorFlow start-up lines)."""
+  for flags in (["--category=person", "--loss=dice"], ["--dataset=kitti", "--category=car"]):
+    result = _run_cli(*flags, f"--workdir={tmp_path / 'w'}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
+    assert result.stderr.startswith("error: argument --")
+
+
 def _run_script(name, *flags):
   return subprocess.run([sys.executable, os.path.join(REPO, "experiments", name), *flags],
                         capture_output=True, text=True, timeout=300, cwd=REPO)
