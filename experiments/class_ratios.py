@@ -7,18 +7,20 @@
 import json
 import sys
 
-from fcn_iou_jax import cli
-from fcn_iou_jax.data import sources, statistics
+from fcn_iou_jax import cli, config
+from fcn_iou_jax.data import statistics
 
 
 def main(argv):
   parser = cli.make_parser(__doc__)
-  parser.add_argument("--dataset", required=True, choices=sorted(sources.DATASETS))
+  parser.add_argument("--dataset", required=True, choices=sorted(config.DATASET_NAMES))
   parser.add_argument("--data_dir", default=None, help="dataset folder (default: per dataset)")
   parser.add_argument("--prepared_dir", default=None, help="TFDS records (default: TFDS_DATA_DIR)")
   parser.add_argument("--split", default="train")
   parser.add_argument("--json", action="store_true", help="print one JSON object {category: ratio}")
   args = parser.parse_args(argv)
+  # After parsing: this imports TensorFlow, whose start-up lines would precede a flag error.
+  from fcn_iou_jax.data import sources  # pylint: disable=import-outside-toplevel
   cli.hide_accelerators_from_tensorflow()
   source = sources.Source(args.dataset, data_dir=args.data_dir, prepared_dir=args.prepared_dir)
   labels = source.spec.labels

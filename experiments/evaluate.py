@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-from fcn_iou_jax import cli, evaluation, inference, losses, run_log, steps, train
+from fcn_iou_jax import cli, losses, run_log, steps
 
 
 def main(argv):
@@ -21,6 +21,8 @@ def main(argv):
   parser.add_argument("--prepared_dir", default=None)
   parser.add_argument("--batch_size", type=int, default=None, help="default: the run's")
   args = parser.parse_args(argv)
+  # After parsing: these import TensorFlow, whose start-up lines would precede a flag error.
+  from fcn_iou_jax import evaluation, inference, train  # pylint: disable=import-outside-toplevel
   cli.hide_accelerators_from_tensorflow()
   config = inference.load_config(args.workdir)
   config = dataclasses.replace(config, data_dir=args.data_dir or config.data_dir,

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-from fcn_iou_jax import cli, inference, train
+from fcn_iou_jax import cli
 from fcn_iou_jax.errors import UserError
 
 OVERLAY_COLOUR = np.array([255, 40, 40], np.float32)
@@ -33,6 +33,8 @@ def main(argv):
   parser.add_argument("--threshold", type=float, default=0.5)
   parser.add_argument("images", nargs="+")
   args = parser.parse_args(argv)
+  # After parsing: these import TensorFlow, whose start-up lines would precede a flag error.
+  from fcn_iou_jax import inference, train  # pylint: disable=import-outside-toplevel
   cli.hide_accelerators_from_tensorflow()
   images = {path: _read_rgb(path) for path in args.images}  # fail before any work
   config = inference.load_config(args.workdir)

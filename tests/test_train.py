@@ -125,6 +125,11 @@ def _run_cli(*flags, timeout=300):
                         env=dict(os.environ, FCN_IOU_OFFLINE="1"))
 
 
+def _run_script(name, *flags):
+  return subprocess.run([sys.executable, os.path.join(REPO, "experiments", name), *flags],
+                        capture_output=True, text=True, timeout=300, cwd=REPO)
+
+
 def _quick_flags(workdir, steps):
   return ["--dataset=synthetic", "--category=disk", "--width_mult=0.0625", "--optimizer=adam",
           "--learning_rate=3e-4", "--batch_size=2", f"--train_steps={steps}", "--eval_every=10",
@@ -168,18 +173,19 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, flags, message):
   assert result.stderr.strip().splitlines()[-1].startswith("error: ")
 
 
-def test_flag_errors_come_before_tensorflow_starts(tmp_path):
+@pytest.mark.parametrize("script, flags", [
+    ("run.py", ["--category=person", "--loss=dice"]),
+    ("run.py", ["--dataset=kitti", "--category=car"]),
+    ("evaluate.py", ["--workdir=w", "--split=holdout"]),
+    ("predict.py", ["--workdir=w", "--out=o", "--threshold=half", "a.png"]),
+    ("class_ratios.py", ["--dataset=kitti"]),
+])
+def test_flag_errors_come_before_tensorflow_starts(script, flags):
   """A mistyped flag prints its error line and nothing else (no TensorFlow start-up lines)."""
-  for flags in (["--category=person", "--loss=dice"], ["--dataset=kitti", "--category=car"]):
-    result = _run_cli(*flags, f"--workdir={tmp_path / 'w'}")
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
-    assert result.stderr.startswith("error: argument --")
-
-
-def _run_script(name, *flags):
-  return subprocess.run([sys.executable, os.path.join(REPO, "experiments", name), *flags],
-                        capture_output=True, text=True, timeout=300, cwd=REPO)
+  result = _run_script(script, *flags)
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
+  assert result.stderr.startswith("error: argument --")
 
 
 def test_evaluate_reproduces_the_final_evaluation(trained_run):
