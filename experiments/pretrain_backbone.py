@@ -27,14 +27,14 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from fcn_iou_jax import losses, metrics, models, pretrained, steps
-from fcn_iou_jax.data import pipeline, sources, statistics
+from fcn_iou_jax import config, losses, models, pretrained, steps
+from fcn_iou_jax.data import statistics
 from fcn_iou_jax.errors import UserError
 
 
 def main(argv):
   parser = cli.make_parser(__doc__)
-  parser.add_argument("--dataset", default="camvid", choices=sorted(sources.DATASETS))
+  parser.add_argument("--dataset", default="camvid", choices=sorted(config.DATASET_NAMES))
   parser.add_argument("--data_dir", default=None)
   parser.add_argument("--prepared_dir", default=None)
   parser.add_argument("--backbone", default="caffe", choices=["caffe", "torchvision"])
@@ -61,6 +61,9 @@ def main(argv):
   args = parser.parse_args(argv)
   if not args.out.endswith(".npz"):
     raise UserError(f"--out={args.out}: must end in .npz")
+  # After parsing: these import TensorFlow, whose start-up lines would precede a flag error.
+  from fcn_iou_jax import evaluation  # pylint: disable=import-outside-toplevel
+  from fcn_iou_jax.data import pipeline, sources  # pylint: disable=import-outside-toplevel
   cli.hide_accelerators_from_tensorflow()
   source = sources.Source(args.dataset, data_dir=args.data_dir, prepared_dir=args.prepared_dir)
   labels = source.spec.labels
@@ -100,36 +103,11 @@ def main(argv):
   print(f"wrote {args.out}: conv1-fc7 of a {args.backbone} backbone at width {args.width_mult}")
   if args.score_split != "none":
     image_size = args.image_size or source.spec.train_size
-    ious = score_classes(model, jax.device_get(params), source, args.score_split,
-                         input_scale=image_size[0] / source.spec.train_size[0],
-                         backbone=args.backbone)
+    ious = evaluation.class_ious(model, jax.device_get(params), source, args.score_split,
+                                 input_scale=image_size[0] / source.spec.train_size[0],
+                                 backbone=args.backbone)
     print(f"{args.score_split} IoU per class (argmax, %): "
           + ", ".join(f"{name} {100 * iou:.1f}" for name, iou in zip(labels.names, ious)))
-
-
-def score_classes(model, params, source, split, *, input_scale, backbone, batch_size=4):
-  """Each class's dataset-level IoU (Eq. 1, one class against the rest) of the argmax of
-  ``model`` on ``split``, counted on original-resolution labels without void pixels."""
-  num_classes = len(source.spec.labels.names)
-  dataset = pipeline.make_eval_dataset(
-      source.examples(split), category_id=None, void=source.spec.labels.void,
-      pad_to=source.spec.eval_size, batch_size=batch_size, backbone=backbone,
-      input_scale=input_scale)
-
-  @functools.partial(jax.jit, static_argnums=2)
-  def predict(params, images, label_shape):
-    logits = model.apply({"params": params}, images)
-    logits = jax.image.resize(logits, (*label_shape, num_classes), "bilinear")
-    return logits.argmax(-1)
-
-  totals = {"tp": 0, "fp": 0, "fn": 0}
-  for batch in dataset.as_numpy_iterator():
-    predicted = predict(params, batch["image"], batch["label"].shape)
-    counts = metrics.class_confusion_counts(predicted, batch["label"], batch["mask"],
-                                            num_classes)
-    totals = {name: totals[name] + counts[name] for name in totals}
-  return [metrics.iou_from_counts(tp, fp, fn)
-          for tp, fp, fn in zip(totals["tp"], totals["fp"], totals["fn"])]
 
 
 if __name__ == "__main__":

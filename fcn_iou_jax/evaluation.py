@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -41,3 +42,30 @@ def evaluate_split(steps, params, source, split: str, *, category_id: int, batch
     counts = steps.gather_counts(steps.eval(params, steps.put_batch(batch, split_devices=True)))
     accumulator.add(counts, counts["valid"])
   return accumulator.result()
+
+
+def class_ious(model, params, source, split: str, *, backbone: str, input_scale: float = 1.0,
+               batch_size: int = 4) -> list[float]:
+  """Each class's dataset-level IoU (Eq. 1, one class against the rest) of the argmax of a
+  multi-class ``model`` on ``split``, counted on original-resolution labels without void
+  pixels; one process (a check of a pre-trained backbone, not a run's evaluation)."""
+  num_classes = len(source.spec.labels.names)
+  dataset = pipeline.make_eval_dataset(
+      source.examples(split), category_id=None, void=source.spec.labels.void,
+      pad_to=source.spec.eval_size, batch_size=batch_size, backbone=backbone,
+      input_scale=input_scale)
+
+  @functools.partial(jax.jit, static_argnums=2)
+  def predict(params, images, label_shape):
+    logits = model.apply({"params": params}, images)
+    logits = jax.image.resize(logits, (*label_shape, num_classes), "bilinear")
+    return logits.argmax(-1)
+
+  totals = {"tp": 0, "fp": 0, "fn": 0}
+  for batch in dataset.as_numpy_iterator():
+    predicted = predict(params, batch["image"], batch["label"].shape)
+    counts = metrics.class_confusion_counts(predicted, batch["label"], batch["mask"],
+                                            num_classes)
+    totals = {name: totals[name] + counts[name] for name in totals}
+  return [metrics.iou_from_counts(tp, fp, fn)
+          for tp, fp, fn in zip(totals["tp"], totals["fp"], totals["fn"])]
