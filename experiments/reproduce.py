@@ -23,7 +23,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import report  # pylint: disable=wrong-import-position
 from fcn_iou_jax import cli  # pylint: disable=wrong-import-position
 from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
 
@@ -201,6 +200,7 @@ def main(argv):
     print(f"    finished in {time.time() - start:.0f} s", flush=True)
   report_dir = args.report or os.path.join("results", os.path.basename(args.out.rstrip("/")),
                                            f"{args.grid}-{protocol}")
+  import report  # pylint: disable=import-outside-toplevel  # imports TensorFlow: only now
   report.write_report(out_dir, report_dir, title=f"{args.grid} ({protocol} protocol)",
                       deviations=deviations(settings), data_dir=args.data_dir)
 

@@ -106,7 +106,7 @@ def test_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
     return subprocess.CompletedProcess(command, 0)
 
   monkeypatch.setattr(reproduce.subprocess, "run", fake_subprocess)
-  monkeypatch.setattr(reproduce.report, "write_report",
+  monkeypatch.setattr(report, "write_report",
                       lambda runs, out, **kwargs: reports.append(kwargs["deviations"]))
   reproduce.main(["--grid=camvid", "--protocol=cpu", "--image_size=720x960", "--width_mult=0.5",
                   "--scale_jitter=0.25", "--colour_jitter=0.2", "--categories=pole", "--seeds=0",
