@@ -20,8 +20,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from fcn_iou_jax import cli, inference, run_log, train
-from fcn_iou_jax.data import sources, statistics
+import reproduce  # pylint: disable=wrong-import-position
+# The data sources, inference and training modules import TensorFlow: the two helpers that
+# read images import them, so that a flag error prints only its line.
+from fcn_iou_jax import cli, run_log  # pylint: disable=wrong-import-position
+from fcn_iou_jax.data import statistics  # pylint: disable=wrong-import-position
 
 # Rahman & Wang (2016), Table 4 (CamVid) and Tables 1/3 (VOC 2010/2011 person), IoU in %.
 PAPER_RESULTS = {
@@ -72,6 +75,7 @@ def _ratios(dataset, data_dir, split):
   """Background:object ratio per category on ``split`` (void excluded), or {}."""
   if dataset == "synthetic":
     return {}
+  from fcn_iou_jax.data import sources  # pylint: disable=import-outside-toplevel
   try:
     source = sources.Source(dataset, data_dir=data_dir)
   except Exception:  # pylint: disable=broad-except
@@ -203,6 +207,8 @@ def _examples_figure(runs, data_dir, path):
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  from fcn_iou_jax import inference, train  # pylint: disable=import-outside-toplevel
+  from fcn_iou_jax.data import sources  # pylint: disable=import-outside-toplevel
   chosen = {}
   for run in sorted(runs, key=lambda r: r["seed"]):
     chosen.setdefault((run["category"], run["loss"]), run)
@@ -281,14 +287,14 @@ def main(argv):
   parser.add_argument("--out", required=True)
   parser.add_argument("--data_dir", default=None)
   parser.add_argument("--title", default=None)
-  parser.add_argument("--protocol", default=None, help="list this reproduce.py protocol's "
-                      "deviations from the paper in the header")
+  parser.add_argument("--protocol", default=None, choices=sorted(reproduce.PROTOCOLS),
+                      help="list this reproduce.py protocol's deviations from the paper in the "
+                           "header")
   parser.add_argument("--init", default=None, help="with --protocol: the --init the grid used")
   args = parser.parse_args(argv)
   cli.hide_accelerators_from_tensorflow()
   deviations = []
   if args.protocol:
-    import reproduce  # pylint: disable=import-outside-toplevel
     settings = dict(reproduce.PROTOCOLS[args.protocol])
     if args.init:
       settings["init"] = args.init
