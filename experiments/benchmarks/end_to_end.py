@@ -17,8 +17,10 @@ def bench_pipeline(camvid_dir, prepared_dir, batch_size, batches, step_images_pe
   from fcn_iou_jax.data import pipeline, sources  # pylint: disable=import-outside-toplevel
   cli.hide_accelerators_from_tensorflow()
   source = sources.Source("camvid", data_dir=camvid_dir, prepared_dir=prepared_dir)
+  labels = source.spec.labels
   dataset, _, _ = pipeline.make_train_dataset(
-      source.examples("selection_train"), category_id=2, void=11,
+      source.examples("selection_train"), category_id=labels.category_id("pole", dataset="camvid"),
+      void=labels.void,
       image_size=(common.HEIGHT, common.WIDTH), batch_size=batch_size, backbone="caffe", seed=0)
   iterator = dataset.as_numpy_iterator()
   next(iterator)

@@ -13,6 +13,7 @@ from fcn_iou_jax import cli
 
 BENCH_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                             "bench.py")
+TIMED_STEPS = 5  # timed steps per fresh process (after one compiling step)
 
 
 def step_probe(framework, batch_size, dtype, width_mult, size, conv_forms, steps):
@@ -58,7 +59,7 @@ def peak_rss_mb(framework, batch_size, dtype, width_mult, size, conv_forms):
 
 
 def isolated_medians(probes: dict, repeats: int, env=None) -> dict:
-  """Median seconds per step of each probe (keyword arguments of :func:`_run_step_probe`),
+  """Median seconds per step of each probe (keyword arguments of :func:`run_step_probe`),
   each repeat a fresh process per probe, round-robin, all in environment ``env``."""
   samples = {name: [] for name in probes}
   for _ in range(repeats):
@@ -74,7 +75,7 @@ def bench_huge_pages(batch_size, dtype, width_mult, size, repeats):
   for _ in range(repeats):
     for name, env in (("default", None), ("huge_pages", cli.env_with_huge_pages())):
       samples[name].append(run_step_probe("jax", batch_size, dtype, width_mult, size, "tuned",
-                                           steps=5, env=env))
+                                           steps=TIMED_STEPS, env=env))
   rows = [{"malloc": name, "step_seconds": float(np.median([r["step_seconds"] for r in runs])),
            "minor_faults_per_step": float(np.median([r["minor_faults"] for r in runs]))}
           for name, runs in samples.items()]

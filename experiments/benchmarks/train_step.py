@@ -6,8 +6,6 @@ import numpy as np
 from benchmarks import common, probes, step_runners
 from fcn_iou_jax import cli, models
 
-ISOLATED_STEPS = 5  # timed steps per fresh process with --isolated (after one compiling step)
-
 
 def check_same_function(params, torch_reference, torch, width_mult=1.0):
   """Max |logit difference| between the JAX model and the PyTorch copy (eval mode), both in
@@ -71,7 +69,7 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
                  if with_memory else {})
     if isolated:
       seconds = probes.isolated_medians(
-          {name: dict(probe, steps=ISOLATED_STEPS) for name, probe in step_probes.items()},
+          {name: dict(probe, steps=probes.TIMED_STEPS) for name, probe in step_probes.items()},
           repeats, env=cli.env_with_huge_pages() if huge_pages else None)
     else:
       seconds = common.interleaved_medians(
@@ -93,7 +91,7 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
       rows.append(row)
   results["rows"] = rows
   header = list(rows[0])
-  timing = (f"fresh processes alternating, {ISOLATED_STEPS} steps each"
+  timing = (f"fresh processes alternating, {probes.TIMED_STEPS} steps each"
             + (", glibc huge pages for both" if huge_pages else "") if isolated
             else "interleaved in one process")
   common.print_table(
