@@ -54,9 +54,10 @@ def main(argv):
                       choices=["median_frequency", "none"],
                       help="per-class loss weights from the training pixels' class shares")
   parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--score_split", default="selection",
-                      help="after training, print each class's IoU of the argmax prediction on "
-                           "this split (default: the held-out 20%% of train; 'none' to skip)")
+  parser.add_argument("--score_splits", default="selection",
+                      help="comma-separated splits on which, after training, each class's IoU "
+                           "of the argmax prediction is printed (default: the held-out 20%% of "
+                           "train; 'none' to skip)")
   parser.add_argument("--out", required=True, help=".npz to write")
   args = parser.parse_args(argv)
   if not args.out.endswith(".npz"):
@@ -67,6 +68,11 @@ def main(argv):
   cli.hide_accelerators_from_tensorflow()
   source = sources.Source(args.dataset, data_dir=args.data_dir, prepared_dir=args.prepared_dir)
   labels = source.spec.labels
+  score_splits = [] if args.score_splits == "none" else args.score_splits.split(",")
+  missing = sorted(set(score_splits) - set(source.available_splits()))
+  if missing:  # before hours of training, not after
+    raise UserError(f"--score_splits: {', '.join(missing)} not on disk for {args.dataset} "
+                    f"(available: {', '.join(source.available_splits())})")
   model = models.FCN32s(backbone=args.backbone, width_mult=args.width_mult,
                         num_classes=len(labels.names))
   tx = steps.make_optimizer("adam", learning_rate=args.learning_rate, momentum=0.0,
@@ -101,12 +107,12 @@ def main(argv):
   np.savez(temporary, **pretrained.export_alexnet_state(params))
   os.replace(temporary, args.out)
   print(f"wrote {args.out}: conv1-fc7 of a {args.backbone} backbone at width {args.width_mult}")
-  if args.score_split != "none":
-    image_size = args.image_size or source.spec.train_size
-    ious = evaluation.class_ious(model, jax.device_get(params), source, args.score_split,
+  image_size = args.image_size or source.spec.train_size
+  for split in score_splits:
+    ious = evaluation.class_ious(model, jax.device_get(params), source, split,
                                  input_scale=image_size[0] / source.spec.train_size[0],
                                  backbone=args.backbone)
-    print(f"{args.score_split} IoU per class (argmax, %): "
+    print(f"{split} IoU per class (argmax, %): "
           + ", ".join(f"{name} {100 * iou:.1f}" for name, iou in zip(labels.names, ious)))
 
 

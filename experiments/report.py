@@ -7,6 +7,8 @@ Writes OUT/report.md, OUT/summary.json, OUT/iou_gain_vs_ratio.png and, for real 
 OUT/examples.png (image | ground truth | FCN_IoU | FCN_acc). The headline is dataset-level
 IoU (Eq. 1); per-image IoU stands beside it. A category where neither loss beats the
 all-foreground baseline on val by 0.05 is "not learned at this scale".
+The header lists the grid's deviations from the paper's protocol, read from RUNS/grid.json
+(written by reproduce.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import reproduce  # pylint: disable=wrong-import-position
 # The data sources, inference and training modules import TensorFlow: the two helpers that
 # read images import them, so that a flag error prints only its line.
 from fcn_iou_jax import cli, run_log  # pylint: disable=wrong-import-position
+from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
 from fcn_iou_jax.data import statistics  # pylint: disable=wrong-import-position
 
 # Rahman & Wang (2016), Table 4 (CamVid) and Tables 1/3 (VOC 2010/2011 person), IoU in %.
@@ -245,18 +248,39 @@ def _examples_figure(runs, data_dir, path):
   return True
 
 
-def write_report(runs_dir, out_dir, *, title, deviations=(), data_dir=None):
+def _settings_lines(runs_dir):
+  """The report header's account of the grid's settings, from its grid.json."""
+  record = run_log.read_json(os.path.join(runs_dir, reproduce.GRID_RECORD))
+  if record is None:
+    return [f"Settings not recorded (no {reproduce.GRID_RECORD} in `{runs_dir}`): deviations "
+            "from the paper's protocol are not listed.", ""]
+  deviations = reproduce.deviations(record["settings"])
+  if not deviations:
+    return [f"The paper's protocol ({record['protocol']} preset), no deviations.", ""]
+  if record["init_path"]:
+    deviations.append(f"init weights: {record['init_path']}")
+  return ([f"Deviations of this grid ({record['protocol']} preset and its overrides) from the "
+           "paper's protocol:", ""] + [f"- {d}" for d in deviations] + [""])
+
+
+def _default_title(runs_dir):
+  record = run_log.read_json(os.path.join(runs_dir, reproduce.GRID_RECORD))
+  if record is None:
+    return os.path.basename(runs_dir.rstrip("/"))
+  return f"{record['grid']} ({record['protocol']} protocol)"
+
+
+def write_report(runs_dir, out_dir, *, title=None, data_dir=None):
   runs = _load_runs(runs_dir)
   if not runs:
     print(f"no finished runs under {runs_dir}")
     return None
   os.makedirs(out_dir, exist_ok=True)
   dataset, summary = summarise(runs, data_dir)
-  lines = [f"# IoU loss vs softmax loss: {title}", "",
+  lines = [f"# IoU loss vs softmax loss: {title or _default_title(runs_dir)}", "",
            f"{len(runs)} finished runs under `{runs_dir}`. IoU in %, mean ± sample std over seeds; "
            "dataset-level IoU (Eq. 1), per-image IoU on the line below it.", ""]
-  if deviations:
-    lines += ["Deviations from the paper's protocol:", ""] + [f"- {d}" for d in deviations] + [""]
+  lines += _settings_lines(runs_dir)
   lines += [_table(dataset, summary), ""]
   for row in summary:
     notes = []
@@ -286,21 +310,13 @@ def main(argv):
   parser.add_argument("--runs", required=True)
   parser.add_argument("--out", required=True)
   parser.add_argument("--data_dir", default=None)
-  parser.add_argument("--title", default=None)
-  parser.add_argument("--protocol", default=None, choices=sorted(reproduce.PROTOCOLS),
-                      help="list this reproduce.py protocol's deviations from the paper in the "
-                           "header")
-  parser.add_argument("--init", default=None, help="with --protocol: the --init the grid used")
+  parser.add_argument("--title", default=None,
+                      help="default: the grid and protocol from RUNS/grid.json")
   args = parser.parse_args(argv)
+  if not os.path.isdir(args.runs):
+    raise UserError(f"--runs={args.runs}: no such folder")
   cli.hide_accelerators_from_tensorflow()
-  deviations = []
-  if args.protocol:
-    settings = dict(reproduce.PROTOCOLS[args.protocol])
-    if args.init:
-      settings["init"] = args.init
-    deviations = reproduce.deviations(settings)
-  write_report(args.runs, args.out, title=args.title or os.path.basename(args.runs.rstrip("/")),
-               deviations=deviations, data_dir=args.data_dir)
+  write_report(args.runs, args.out, title=args.title, data_dir=args.data_dir)
 
 
 if __name__ == "__main__":

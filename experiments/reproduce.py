@@ -12,10 +12,13 @@
   python experiments/reproduce.py --grid=camvid --protocol=paper --init=alexnet.npz ...
 
 Each run lives in OUT/<grid>-<protocol>/<dataset>-<category>-<loss>-s<seed>; a run whose
-results.json exists is skipped, so a grid can span several sittings. The report is written
-by experiments/report.py at the end (and can be rerun on its own).
+results.json exists is skipped, so a grid can span several sittings. The grid's settings are
+recorded in OUT/<grid>-<protocol>/grid.json on its first sitting, and a later sitting with
+other settings is refused (its runs would not be comparable). The report is written by
+experiments/report.py at the end (and can be rerun on its own: it reads grid.json).
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -23,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from fcn_iou_jax import cli  # pylint: disable=wrong-import-position
+from fcn_iou_jax import cli, run_log  # pylint: disable=wrong-import-position
 from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
 
 GRIDS = {
@@ -48,6 +51,7 @@ PROTOCOLS = {
                   learning_rate=3e-4, batch_size=8, train_steps=300, eval_every=100,
                   init="scratch"),
 }
+GRID_RECORD = "grid.json"  # the settings a grid folder's runs were started with
 BACKBONE_STEPS = 2000  # pre-training steps of the shared backbone (init="shared")
 WHY = {
     "width_mult": "a narrower network fits a 2-core CPU budget",
@@ -85,6 +89,24 @@ def deviations(settings: dict) -> list[str]:
         why = SHARED_WHY
       lines.append(f"{key}: {settings[key]} instead of {paper_value} ({why})")
   return lines
+
+
+def record_grid(out_dir: str, record: dict):
+  """Writes ``record`` (grid, protocol, settings, init path) to the grid folder on its first
+  sitting; raises if a later sitting's record differs, naming what changed."""
+  path = os.path.join(out_dir, GRID_RECORD)
+  previous = run_log.read_json(path)
+  if previous is None:
+    os.makedirs(out_dir, exist_ok=True)
+    run_log.write_json(path, record)
+    return
+  before = {**previous["settings"], "init path": previous["init_path"]}
+  now = {**record["settings"], "init path": record["init_path"]}
+  changed = [f"{key} {before.get(key)} -> {now.get(key)}" for key in sorted(set(before) | set(now))
+             if before.get(key) != now.get(key)]
+  if changed:
+    raise UserError(f"{path}: this grid was started with other settings ({'; '.join(changed)}); "
+                    "rerun with the same flags, or pass another --out")
 
 
 def run_flags(settings: dict, init_path: str | None) -> list[str]:
@@ -177,6 +199,10 @@ def main(argv):
   for key in ("scale_jitter", "colour_jitter"):
     if getattr(args, key) is not None:
       settings[key] = getattr(args, key)
+  # JSON's own round trip, so that the record compares equal to the one read back later.
+  settings = json.loads(json.dumps(settings))
+  record_grid(out_dir, {"grid": args.grid, "protocol": protocol, "settings": settings,
+                        "init_path": args.init})
   init_path = args.init
   if settings["init"] == "shared" and not init_path:
     init_path = shared_backbone(out_dir, settings, GRIDS[args.grid][0], args.data_dir)
@@ -201,8 +227,7 @@ def main(argv):
   report_dir = args.report or os.path.join("results", os.path.basename(args.out.rstrip("/")),
                                            f"{args.grid}-{protocol}")
   import report  # pylint: disable=import-outside-toplevel  # imports TensorFlow: only now
-  report.write_report(out_dir, report_dir, title=f"{args.grid} ({protocol} protocol)",
-                      deviations=deviations(settings), data_dir=args.data_dir)
+  report.write_report(out_dir, report_dir, data_dir=args.data_dir)
 
 
 if __name__ == "__main__":

@@ -92,10 +92,10 @@ def test_huge_pages_tunable_is_added_once_and_keeps_other_tunables():
   assert cli.env_with_huge_pages({})["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
 
 
-def test_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
-  commands, reports = [], []
+def _fake_subprocess(commands):
+  """subprocess.run for reproduce.py: records each command, writes an empty backbone/result."""
 
-  def fake_subprocess(command, check, env):
+  def run(command, check, env):
     commands.append(command)
     out = [arg.split("=", 1)[1] for arg in command if arg.startswith(("--out=", "--workdir="))][0]
     if out.endswith(".npz"):
@@ -105,9 +105,14 @@ def test_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
       open(os.path.join(out, "results.json"), "w").close()
     return subprocess.CompletedProcess(command, 0)
 
-  monkeypatch.setattr(reproduce.subprocess, "run", fake_subprocess)
+  return run
+
+
+def test_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
+  commands, reports = [], []
+  monkeypatch.setattr(reproduce.subprocess, "run", _fake_subprocess(commands))
   monkeypatch.setattr(report, "write_report",
-                      lambda runs, out, **kwargs: reports.append(kwargs["deviations"]))
+                      lambda runs, out, **kwargs: reports.append(report._settings_lines(runs)))
   reproduce.main(["--grid=camvid", "--protocol=cpu", "--image_size=720x960", "--width_mult=0.5",
                   "--scale_jitter=0.25", "--colour_jitter=0.2", "--categories=pole", "--seeds=0",
                   f"--out={tmp_path}"])
@@ -117,10 +122,37 @@ def test_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
     assert "--crop_size=180x240" in command
     assert "--scale_jitter=0.25" in command and "--colour_jitter=0.2" in command, command
   for setting in ("image_size: 720x960 instead of None", "scale_jitter: 0.25 instead of 0.0",
-                  "colour_jitter: 0.2 instead of 0.0"):
-    assert any(line.startswith(setting) for line in reports[0]), setting
+                  "colour_jitter: 0.2 instead of 0.0", "init: shared instead of imagenet"):
+    assert any(line.startswith(f"- {setting}") for line in reports[0]), setting
   with pytest.raises(UserError, match="--image_size='720'"):
     reproduce.main(["--grid=camvid", "--image_size=720", f"--out={tmp_path}"])
+
+
+def test_a_grid_resumes_only_with_its_own_settings(tmp_path, monkeypatch):
+  commands = []
+  monkeypatch.setattr(reproduce.subprocess, "run", _fake_subprocess(commands))
+  monkeypatch.setattr(report, "write_report", lambda runs, out, **kwargs: None)
+  first = ["--grid=camvid", "--protocol=cpu", "--scale_jitter=0.25", "--categories=pole",
+           f"--out={tmp_path}"]
+  reproduce.main(first + ["--seeds=0"])
+  assert len(commands) == 3
+  reproduce.main(first + ["--seeds=0,1"])  # same settings, more seeds: resumes
+  assert len(commands) == 5
+  with pytest.raises(UserError, match=r"grid\.json: this grid was started with other settings "
+                                      r"\(scale_jitter 0\.25 -> 0\.0\)"):
+    reproduce.main(["--grid=camvid", "--protocol=cpu", "--categories=pole", "--seeds=0,1,2",
+                    f"--out={tmp_path}"])
+  with pytest.raises(UserError, match=r"init path None -> other\.npz"):
+    reproduce.main(first + ["--seeds=0", "--init=other.npz"])
+  assert len(commands) == 5  # refused before anything ran
+
+
+def test_report_without_grid_record_says_settings_are_unknown(tmp_path):
+  _fake_run(tmp_path / "runs", "disk", "iou", 0, 0.4)
+  report.write_report(str(tmp_path / "runs"), str(tmp_path / "out"))
+  text = (tmp_path / "out" / "report.md").read_text()
+  assert "Settings not recorded (no grid.json" in text
+  assert text.startswith("# IoU loss vs softmax loss: runs\n")
 
 
 def test_commands_restart_once_with_huge_pages_unless_the_user_chose(monkeypatch):

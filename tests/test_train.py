@@ -181,7 +181,7 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, flags, message):
     ("class_ratios.py", ["--dataset=kitti"]),
     ("pretrain_backbone.py", ["--out=b.npz", "--train_steps=many"]),
     ("reproduce.py", ["--grid=kitti"]),
-    ("report.py", ["--runs=r", "--out=o", "--protocol=fast"]),
+    ("report.py", ["--runs=r", "--out=o", "--title"]),
 ])
 def test_flag_errors_come_before_tensorflow_starts(script, flags):
   """A mistyped flag prints its error line and nothing else (no TensorFlow start-up lines)."""
@@ -226,13 +226,18 @@ def test_pretrained_shared_backbone_initialises_a_run(tmp_path):
   backbone = tmp_path / "backbone.npz"
   pretrain = _run_script("pretrain_backbone.py", "--dataset=synthetic", "--width_mult=0.0625",
                          "--image_size=48x64", "--crop_size=32x48", "--train_steps=3",
-                         "--batch_size=2", f"--out={backbone}")
+                         "--batch_size=2", "--score_splits=selection,val", f"--out={backbone}")
   assert pretrain.returncode == 0, pretrain.stderr[-2000:]
-  scores = [l for l in pretrain.stdout.splitlines() if l.startswith("selection IoU per class")]
   names = sources.get_spec("synthetic").labels.names
-  per_class = dict(item.rsplit(" ", 1) for item in scores[0].split(": ", 1)[1].split(", "))
-  assert list(per_class) == list(names)
-  assert all(0.0 <= float(value) <= 100.0 for value in per_class.values())
+  for split in ("selection", "val"):
+    scores = [l for l in pretrain.stdout.splitlines() if l.startswith(f"{split} IoU per class")]
+    per_class = dict(item.rsplit(" ", 1) for item in scores[0].split(": ", 1)[1].split(", "))
+    assert list(per_class) == list(names)
+    assert all(0.0 <= float(value) <= 100.0 for value in per_class.values())
+  unknown = _run_script("pretrain_backbone.py", "--dataset=synthetic", "--score_splits=val,hold",
+                        f"--out={tmp_path / 'never.npz'}")
+  assert unknown.returncode == 2 and "--score_splits: hold not on disk" in unknown.stderr
+  assert not (tmp_path / "never.npz").exists()  # refused before training
   finished = _run_cli(*_quick_flags(tmp_path / "run", 2), f"--init={backbone}",
                       "--crop_size=64x80")
   assert finished.returncode == 0, finished.stderr[-2000:]
