@@ -87,6 +87,21 @@ def spatial_layers(backbone: str, fc6_kernel: int):
   return tuple(layers)
 
 
+def score_size(backbone: str, fc6_kernel: int, height: int, width: int) -> tuple[int, int]:
+  """Size of the score map (C8's output) for a ``height x width`` input."""
+  layers = spatial_layers(backbone, fc6_kernel)
+  return geometry.feature_size(layers, height), geometry.feature_size(layers, width)
+
+
+def upsampling_matrices(backbone: str, fc6_kernel: int, scores_size, out_size):
+  """``(rows, cols)`` with ``logits = rows @ scores @ cols.T``: the fixed stride-32 bilinear
+  deconvolution of a ``scores_size`` map, cropped to ``out_size`` (see :mod:`upsample`)."""
+  offset = geometry.crop_offset(spatial_layers(backbone, fc6_kernel), UPSAMPLE_KERNEL,
+                                UPSAMPLE_STRIDE)
+  return tuple(upsample.upsampling_matrix(n_in, UPSAMPLE_STRIDE, UPSAMPLE_KERNEL, offset, n_out)
+               for n_in, n_out in zip(scores_size, out_size))
+
+
 def local_response_norm(x, *, size=5, alpha=1e-4, beta=0.75, k=1.0):
   r"""Caffe's across-channel LRN: ``b_c = a_c / (k + alpha/size * sum_{|c'-c|<=size//2} a_c'^2)^beta``.
 
@@ -262,9 +277,8 @@ class FCN32s(nn.Module):
                               name="upscore")(scores)
       _check_covers(full.shape[1:3], offset, height, width)
       return full[:, offset:offset + height, offset:offset + width]
-    rows, cols = (upsample.upsampling_matrix(n_in, UPSAMPLE_STRIDE, UPSAMPLE_KERNEL, offset,
-                                             n_out)
-                  for n_in, n_out in zip(scores.shape[1:3], (height, width)))
+    rows, cols = upsampling_matrices(self.backbone, self.fc6_kernel, scores.shape[1:3],
+                                     (height, width))
     _check_covers([(n - 1) * UPSAMPLE_STRIDE + UPSAMPLE_KERNEL for n in scores.shape[1:3]],
                   offset, height, width)
     return jnp.einsum("zy,byxc,wx->bzwc", rows, scores, cols)

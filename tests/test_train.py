@@ -182,6 +182,7 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, flags, message):
     ("pretrain_backbone.py", ["--out=b.npz", "--train_steps=many"]),
     ("reproduce.py", ["--grid=kitti"]),
     ("report.py", ["--runs=r", "--out=o", "--title"]),
+    ("output_bound.py", ["--dataset=kitti", "--categories=car"]),
 ])
 def test_flag_errors_come_before_tensorflow_starts(script, flags):
   """A mistyped flag prints its error line and nothing else (no TensorFlow start-up lines)."""

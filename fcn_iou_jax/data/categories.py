@@ -14,14 +14,14 @@ class LabelSpace:
   void: int
   aliases: dict[str, str] = dataclasses.field(default_factory=dict)
 
-  def category_id(self, name: str, *, dataset: str) -> int:
+  def category_id(self, name: str, *, dataset: str, flag: str = "--category") -> int:
     """Id of ``name`` (case, spaces, '-' and '/' ignored); UserError listing valid names."""
     key = _normalise(name)
     key = self.aliases.get(key, key)
     lookup = {_normalise(n): i for i, n in enumerate(self.names)}
     if key not in lookup or self.names[lookup[key]] == "background":
       valid = ", ".join(n for n in self.names if n != "background")
-      raise UserError(f"--category={name!r} is not a {dataset} category; valid: {valid}")
+      raise UserError(f"{flag}={name!r} is not a {dataset} category; valid: {valid}")
     return lookup[key]
 
 
