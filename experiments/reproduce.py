@@ -212,6 +212,8 @@ def main(argv):
   seeds = [int(s) for s in args.seeds.split(",")]
   categories = args.categories.split(",") if args.categories else None
   runs = list(planned_runs(args.grid, seeds, out_dir, categories))
+  todo = sum(not os.path.exists(os.path.join(workdir, "results.json")) for workdir, _ in runs)
+  durations = []
   for index, (workdir, run_specific) in enumerate(runs, 1):
     if os.path.exists(os.path.join(workdir, "results.json")):
       print(f"[{index}/{len(runs)}] {workdir}: done before, skipped", flush=True)
@@ -223,7 +225,11 @@ def main(argv):
     finished = subprocess.run(command, check=False, env=cli.env_with_huge_pages())
     if finished.returncode != 0:
       raise UserError(f"{workdir}: run.py exited with {finished.returncode}; rerun to resume")
-    print(f"    finished in {time.time() - start:.0f} s", flush=True)
+    durations.append(time.time() - start)
+    left = todo - len(durations)
+    minutes_left = left * sum(durations) / len(durations) / 60
+    estimate = f"; {left} to go, about {minutes_left:.0f} min" if left else ""
+    print(f"    finished in {durations[-1]:.0f} s{estimate}", flush=True)
   report_dir = args.report or os.path.join("results", os.path.basename(args.out.rstrip("/")),
                                            f"{args.grid}-{protocol}")
   import report  # pylint: disable=import-outside-toplevel  # imports TensorFlow: only now

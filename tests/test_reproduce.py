@@ -128,7 +128,7 @@ def test_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
     reproduce.main(["--grid=camvid", "--image_size=720", f"--out={tmp_path}"])
 
 
-def test_a_grid_resumes_only_with_its_own_settings(tmp_path, monkeypatch):
+def test_a_grid_resumes_only_with_its_own_settings(tmp_path, monkeypatch, capsys):
   commands = []
   monkeypatch.setattr(reproduce.subprocess, "run", _fake_subprocess(commands))
   monkeypatch.setattr(report, "write_report", lambda runs, out, **kwargs: None)
@@ -138,6 +138,9 @@ def test_a_grid_resumes_only_with_its_own_settings(tmp_path, monkeypatch):
   assert len(commands) == 3
   reproduce.main(first + ["--seeds=0,1"])  # same settings, more seeds: resumes
   assert len(commands) == 5
+  progress = capsys.readouterr().out
+  assert "[2/4] " in progress and "done before, skipped" in progress
+  assert "1 to go, about 0 min" in progress and progress.count("to go") == 2
   with pytest.raises(UserError, match=r"grid\.json: this grid was started with other settings "
                                       r"\(scale_jitter 0\.25 -> 0\.0\)"):
     reproduce.main(["--grid=camvid", "--protocol=cpu", "--categories=pole", "--seeds=0,1,2",
