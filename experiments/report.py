@@ -8,7 +8,7 @@ OUT/examples.png (image | ground truth | FCN_IoU | FCN_acc). The headline is dat
 IoU (Eq. 1); per-image IoU stands beside it. A category where neither loss beats the
 all-foreground baseline on val by 0.05 is "not learned at this scale".
 The header lists the grid's deviations from the paper's protocol, read from RUNS/grid.json
-(written by reproduce.py).
+(written by reproduce.py). --bound adds the row of experiments/output_bound.py's fitted masks.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def _gain_note(gain):
                   else "within the seed spread"))
 
 
-def _table(dataset, summary):
+def _table(dataset, summary, bound=None):
   paper_key = "voc" if dataset.startswith("voc") else dataset
   splits = [s for s in ("val", "test")
             if any(r.get(l, {}).get(s, {}).get("iou") for r in summary for l in ("iou", "softmax"))]
@@ -177,6 +177,12 @@ def _table(dataset, summary):
               for r in summary for s in splits if s in ("val", "selection")]
   if baseline and len(splits) == 1:
     lines.append("| all-foreground baseline | " + " | ".join(baseline) + " |")
+  if bound:
+    cells = [f"{100 * bound['categories'][r['category']]['iou']:.1f}"
+             if s == bound["split"] and r["category"] in bound["categories"] else "–"
+             for r in summary for s in splits]
+    lines.append(f"| best stride-32 output (score maps fitted to the {bound['split']} labels) | "
+                 + " | ".join(cells) + " |")
   return "\n".join(lines)
 
 
@@ -270,7 +276,7 @@ def _default_title(runs_dir):
   return f"{record['grid']} ({record['protocol']} protocol)"
 
 
-def write_report(runs_dir, out_dir, *, title=None, data_dir=None):
+def write_report(runs_dir, out_dir, *, title=None, data_dir=None, bound=None):
   runs = _load_runs(runs_dir)
   if not runs:
     print(f"no finished runs under {runs_dir}")
@@ -281,7 +287,7 @@ def write_report(runs_dir, out_dir, *, title=None, data_dir=None):
            f"{len(runs)} finished runs under `{runs_dir}`. IoU in %, mean ± sample std over seeds; "
            "dataset-level IoU (Eq. 1), per-image IoU on the line below it.", ""]
   lines += _settings_lines(runs_dir)
-  lines += [_table(dataset, summary), ""]
+  lines += [_table(dataset, summary, bound), ""]
   for row in summary:
     notes = []
     if not row["learned"]:
@@ -305,6 +311,16 @@ def write_report(runs_dir, out_dir, *, title=None, data_dir=None):
   return summary
 
 
+def _read_bound(path):
+  try:
+    bound = run_log.read_json(path)
+  except (ValueError, UnicodeDecodeError):  # json.JSONDecodeError is a ValueError
+    bound = None
+  if not isinstance(bound, dict) or "categories" not in bound:
+    raise UserError(f"--bound={path}: not a .json written by experiments/output_bound.py")
+  return bound
+
+
 def main(argv):
   parser = cli.make_parser(__doc__)
   parser.add_argument("--runs", required=True)
@@ -312,11 +328,14 @@ def main(argv):
   parser.add_argument("--data_dir", default=None)
   parser.add_argument("--title", default=None,
                       help="default: the grid and protocol from RUNS/grid.json")
+  parser.add_argument("--bound", default=None,
+                      help="a .json of experiments/output_bound.py: adds its row to the table")
   args = parser.parse_args(argv)
   if not os.path.isdir(args.runs):
     raise UserError(f"--runs={args.runs}: no such folder")
+  bound = _read_bound(args.bound) if args.bound else None
   cli.hide_accelerators_from_tensorflow()
-  write_report(args.runs, args.out, title=args.title, data_dir=args.data_dir)
+  write_report(args.runs, args.out, title=args.title, data_dir=args.data_dir, bound=bound)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,19 @@ def test_report_averages_seeds_and_flags_unlearned_and_collapsed(tmp_path):
   assert "+10.0 points (paired over 2 seed(s), IoU loss ahead in 2)" in text
   assert "outside the seed spread" in text
   assert (tmp_path / "out" / "iou_gain_vs_ratio.png").exists()
+  bound = {"split": "val", "categories": {"disk": {"iou": 0.875}}}
+  report.write_report(str(runs), str(tmp_path / "bound"), title="t", bound=bound)
+  rows = (tmp_path / "bound" / "report.md").read_text().splitlines()
+  assert "| best stride-32 output (score maps fitted to the val labels) | 87.5 |" in rows
+
+
+def test_report_refuses_a_bound_file_it_cannot_read(tmp_path):
+  (tmp_path / "runs").mkdir()
+  for content in ("not json", '{"dataset": "camvid"}'):
+    (tmp_path / "bound.json").write_text(content)
+    with pytest.raises(UserError, match="--bound=.*bound.json: not a .json written by"):
+      report.main([f"--runs={tmp_path / 'runs'}", f"--out={tmp_path / 'out'}",
+                   f"--bound={tmp_path / 'bound.json'}"])
 
 
 def test_huge_pages_tunable_is_added_once_and_keeps_other_tunables():
