@@ -254,9 +254,8 @@ def _examples_figure(runs, data_dir, path):
   return True
 
 
-def _settings_lines(runs_dir):
-  """The report header's account of the grid's settings, from its grid.json."""
-  record = run_log.read_json(os.path.join(runs_dir, reproduce.GRID_RECORD))
+def _settings_lines(record, runs_dir):
+  """The report header's account of the grid's settings, from its grid.json ``record``."""
   if record is None:
     return [f"Settings not recorded (no {reproduce.GRID_RECORD} in `{runs_dir}`): deviations "
             "from the paper's protocol are not listed.", ""]
@@ -269,13 +268,6 @@ def _settings_lines(runs_dir):
            "paper's protocol:", ""] + [f"- {d}" for d in deviations] + [""])
 
 
-def _default_title(runs_dir):
-  record = run_log.read_json(os.path.join(runs_dir, reproduce.GRID_RECORD))
-  if record is None:
-    return os.path.basename(runs_dir.rstrip("/"))
-  return f"{record['grid']} ({record['protocol']} protocol)"
-
-
 def write_report(runs_dir, out_dir, *, title=None, data_dir=None, bound=None):
   runs = _load_runs(runs_dir)
   if not runs:
@@ -283,10 +275,14 @@ def write_report(runs_dir, out_dir, *, title=None, data_dir=None, bound=None):
     return None
   os.makedirs(out_dir, exist_ok=True)
   dataset, summary = summarise(runs, data_dir)
-  lines = [f"# IoU loss vs softmax loss: {title or _default_title(runs_dir)}", "",
+  record = run_log.read_json(os.path.join(runs_dir, reproduce.GRID_RECORD))
+  if title is None:
+    title = (f"{record['grid']} ({record['protocol']} protocol)" if record
+             else os.path.basename(runs_dir.rstrip("/")))
+  lines = [f"# IoU loss vs softmax loss: {title}", "",
            f"{len(runs)} finished runs under `{runs_dir}`. IoU in %, mean ± sample std over seeds; "
            "dataset-level IoU (Eq. 1), per-image IoU on the line below it.", ""]
-  lines += _settings_lines(runs_dir)
+  lines += _settings_lines(record, runs_dir)
   lines += [_table(dataset, summary, bound), ""]
   for row in summary:
     notes = []

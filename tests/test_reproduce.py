@@ -125,7 +125,8 @@ def test_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
   commands, reports = [], []
   monkeypatch.setattr(reproduce.subprocess, "run", _fake_subprocess(commands))
   monkeypatch.setattr(report, "write_report",
-                      lambda runs, out, **kwargs: reports.append(report._settings_lines(runs)))
+                      lambda runs, out, **kwargs: reports.append(report._settings_lines(
+                          json.loads(open(os.path.join(runs, "grid.json")).read()), runs)))
   reproduce.main(["--grid=camvid", "--protocol=cpu", "--image_size=720x960", "--width_mult=0.5",
                   "--scale_jitter=0.25", "--colour_jitter=0.2", "--categories=pole", "--seeds=0",
                   f"--out={tmp_path}"])
