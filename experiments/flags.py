@@ -25,6 +25,8 @@ HELP = {
     "colour_jitter": "not in the paper: random brightness shift (up to this share of the "
                      "range), contrast and saturation factors in [1-s, 1+s] (default 0: off)",
     "init": "scratch, or a .npz/.pth ImageNet AlexNet state dict",
+    "warmup_steps": "not in the paper: raise the learning rate linearly from 0 over this many "
+                    "steps (default 0: the paper's fixed rate)",
     "dtype": "operand dtype of the convolutions; bfloat16 (float32 accumulation, activations "
              "and weights) is faster on CPUs with AMX, on GPUs and on TPUs",
     "conv_forms": "how convolutions are computed: tuned (fastest on CPUs, and on an H100 in "

@@ -37,6 +37,7 @@ class Config:
   loss: str = "iou"  # iou (soft IoU, Eq. 5) | softmax (per-pixel cross-entropy, FCN_acc)
   optimizer: str = "sgd"  # sgd (with momentum) | adam
   learning_rate: float = 1e-4
+  warmup_steps: int = 0  # not in the paper: linear learning-rate warm-up from 0 (0: none)
   momentum: float = 0.99
   weight_decay: float = 5e-4  # on convolution kernels (not biases)
   batch_size: int = 8  # global batch; every batch holds >= 1 image with the category
@@ -60,8 +61,12 @@ RESUMABLE_CHANGES = ("data_dir", "prepared_dir", "train_steps", "eval_every", "l
 
 
 def incompatible_keys(saved: dict, current: dict) -> list[str]:
-  """Keys whose values differ between a saved and a current config (ignoring safe ones)."""
+  """Keys whose values differ between a saved and a current config (ignoring safe ones).
+
+  A key missing from ``saved`` (a setting added after the run started) counts as its default.
+  """
+  defaults = Config().to_dict()
   normalise = lambda v: list(v) if isinstance(v, tuple) else v
   return sorted(key for key in set(saved) | set(current)
                 if key not in RESUMABLE_CHANGES
-                and normalise(saved.get(key)) != normalise(current.get(key)))
+                and normalise(saved.get(key, defaults.get(key))) != normalise(current.get(key)))

@@ -40,8 +40,15 @@ def create_train_state(params, tx: optax.GradientTransformation, rng) -> TrainSt
                     rng=jax.random.key_data(rng))
 
 
-def make_optimizer(name: str, *, learning_rate: float, momentum: float, weight_decay: float):
-  """The paper's SGD (decay added to kernel gradients, then momentum), or Adam."""
+def make_optimizer(name: str, *, learning_rate: float, momentum: float, weight_decay: float,
+                   warmup_steps: int = 0):
+  """The paper's SGD (decay added to kernel gradients, then momentum), or Adam.
+
+  With ``warmup_steps`` the step size rises linearly, ``lr_t = lr * min(t / warmup_steps, 1)``
+  (not in the paper; a remedy tried against the soft-IoU collapse).
+  """
+  if warmup_steps:
+    learning_rate = optax.linear_schedule(0.0, learning_rate, warmup_steps)
   decay_kernels = optax.add_decayed_weights(
       weight_decay, mask=lambda params: jax.tree_util.tree_map_with_path(
           lambda path, _: path[-1].key == "kernel", params))

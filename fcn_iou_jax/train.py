@@ -33,7 +33,8 @@ def build_model(config: Config) -> models.FCN32s:
 
 def build_optimizer(config: Config):
   return steps.make_optimizer(config.optimizer, learning_rate=config.learning_rate,
-                              momentum=config.momentum, weight_decay=config.weight_decay)
+                              momentum=config.momentum, weight_decay=config.weight_decay,
+                              warmup_steps=config.warmup_steps)
 
 
 def initial_params(config: Config, model: models.FCN32s, rng):
@@ -75,6 +76,8 @@ def _check_config(config: Config):
     raise UserError("--batch_size is smaller than the number of processes")
   if config.train_steps < 1 or config.eval_every < 1 or config.log_every < 1:
     raise UserError("--train_steps, --eval_every and --log_every must be positive")
+  if config.warmup_steps < 0:
+    raise UserError(f"--warmup_steps={config.warmup_steps} must be 0 (no warm-up) or positive")
 
 
 def _claim_workdir(config: Config, workdir: str):

@@ -9,13 +9,14 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
 
 import parallel_case
-from fcn_iou_jax import models, train
-from fcn_iou_jax.config import Config
+from fcn_iou_jax import models, steps, train
+from fcn_iou_jax.config import Config, incompatible_keys
 from fcn_iou_jax.data import sources, statistics, synthetic
 from fcn_iou_jax.errors import DivergedError, UserError
 
@@ -106,6 +107,25 @@ def test_conv_forms_setting_reaches_the_model_and_keeps_its_function():
                              rtol=1e-4, atol=1e-4)
 
 
+def test_warmup_raises_the_step_size_linearly_then_holds_it():
+  params = {"conv": {"bias": jnp.zeros(3)}}  # a bias: no weight decay
+  gradient = {"conv": {"bias": jnp.array([1.0, -2.0, 0.5])}}
+  tx = steps.make_optimizer("sgd", learning_rate=0.1, momentum=0.0, weight_decay=5e-4,
+                            warmup_steps=4)
+  state = tx.init(params)
+  for step in range(7):
+    updates, state = tx.update(gradient, state, params)
+    expected = -0.1 * min(step / 4, 1.0) * gradient["conv"]["bias"]
+    np.testing.assert_allclose(updates["conv"]["bias"], expected, rtol=1e-6, atol=1e-8)
+
+
+def test_settings_added_later_take_their_defaults_when_resuming():
+  saved = Config(**QUICK).to_dict()
+  del saved["warmup_steps"]  # a run started before the setting existed
+  assert incompatible_keys(saved, Config(**QUICK).to_dict()) == []
+  assert incompatible_keys(saved, Config(**QUICK, warmup_steps=10).to_dict()) == ["warmup_steps"]
+
+
 def test_mismatched_workdir_is_refused(tmp_path):
   train._claim_workdir(Config(**QUICK), str(tmp_path))  # pylint: disable=protected-access
   with pytest.raises(UserError, match=r"another config \(loss: 'iou' -> 'softmax'\)"):
@@ -165,6 +185,8 @@ def test_sigkill_then_rerun_resumes_without_losing_evaluations(tmp_path):
     (["--dataset=synthetic", "--category=disk", "--image_size=big"], "--image_size='big'"),
     (["--dataset=synthetic", "--category=disk", "--image_size=48x64", "--crop_size=64x64"],
      "--crop_size=64x64 is larger than the training size 48x64"),
+    (["--dataset=synthetic", "--category=disk", "--warmup_steps=-5"],
+     "--warmup_steps=-5 must be 0 (no warm-up) or positive"),
 ])
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, flags, message):
   result = _run_cli(*flags, f"--workdir={tmp_path / 'w'}")
