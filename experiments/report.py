@@ -29,14 +29,20 @@ from fcn_iou_jax import cli, run_log  # pylint: disable=wrong-import-position
 from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
 from fcn_iou_jax.data import statistics  # pylint: disable=wrong-import-position
 
-# Rahman & Wang (2016), Table 4 (CamVid) and Tables 1/3 (VOC 2010/2011 person), IoU in %.
+# Rahman & Wang (2016), Table 4 (CamVid: val, test) and Tables 1/3 (VOC), IoU in %.
 PAPER_RESULTS = {
     ("camvid", "road"): {"softmax": (95.53, 90.38), "iou": (95.58, 90.69)},
     ("camvid", "building"): {"softmax": (87.03, 76.21), "iou": (88.30, 76.72)},
     ("camvid", "pole"): {"softmax": (50.46, 50.91), "iou": (53.48, 52.79)},
     ("camvid", "sign_symbol"): {"softmax": (64.94, 56.27), "iou": (67.78, 57.78)},
     ("camvid", "fence"): {"softmax": (75.97, 61.75), "iou": (80.68, 62.23)},
-    ("voc", "person"): {"softmax": (75.42, 76.78), "iou": (72.65, 73.61)},  # VOC2010, VOC2011 val
+    # VOC: (VOC2010 val, VOC2011 val), the six categories of Table 1.
+    ("voc", "aeroplane"): {"softmax": (71.07, 72.18), "iou": (75.27, 75.07)},
+    ("voc", "bus"): {"softmax": (72.85, 73.96), "iou": (74.47, 75.37)},
+    ("voc", "car"): {"softmax": (71.67, 71.82), "iou": (72.83, 72.87)},
+    ("voc", "horse"): {"softmax": (60.46, 60.74), "iou": (61.18, 60.92)},
+    ("voc", "person"): {"softmax": (75.42, 76.78), "iou": (72.65, 73.61)},
+    ("voc", "tvmonitor"): {"softmax": (64.03, 65.05), "iou": (67.37, 66.81)},
 }
 LEARNED_MARGIN = 0.05
 NAMES = {"softmax": "FCN_acc (softmax)", "iou": "FCN_IoU (soft IoU)"}
@@ -170,7 +176,8 @@ def _table(dataset, summary, bound=None):
     for r in summary:
       paper = PAPER_RESULTS.get((paper_key, r["category"]), {}).get(loss)
       cells += [f"{paper[i]:.1f}" if paper else "–" for i, _ in enumerate(splits)]
-    paper_cells.append(f"| paper's {NAMES[loss]} | " + " | ".join(cells) + " |")
+    source = " (VOC2010 val)" if paper_key == "voc" else ""
+    paper_cells.append(f"| paper's {NAMES[loss]}{source} | " + " | ".join(cells) + " |")
   if any(PAPER_RESULTS.get((paper_key, r["category"])) for r in summary):
     lines += paper_cells
   baseline = [f"{100 * r['all_foreground_val_iou']:.1f}" if r["all_foreground_val_iou"] else "–"
