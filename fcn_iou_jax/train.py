@@ -226,7 +226,8 @@ def _collapsed(best_iou: float, result: dict) -> bool:
   """The model stopped predicting the category at all after it had learned some of it.
 
   With the soft-IoU loss this is the saturated-sigmoid failure: every pixel at p ~ 0 makes
-  the loss exactly 1 and Eq. 8's gradient vanishes through the sigmoid, so it never recovers.
+  the loss exactly 1 and Eq. 8's gradient vanishes through the sigmoid, so it seldom
+  recovers (README, Results: collapse).
   """
   return best_iou > 0.05 and result["tp"] + result["fp"] == 0
 
@@ -246,8 +247,8 @@ def _evaluate_and_save(step, state, parallel, progress, store, log, evaluate, th
   if _collapsed(progress["best_iou"], result) and progress.get("collapse_step") is None:
     progress["collapse_step"] = step
     log.write(step, "collapse", {"previous_best_iou": progress["best_iou"]})
-    print(f"warning: collapse at step {step}: no pixel is predicted as the category any more "
-          f"(best selection IoU so far {progress['best_iou']:.4f})", flush=True)
+    tqdm.write(f"warning: collapse at step {step}: no pixel is predicted as the category any "
+               f"more (best selection IoU so far {progress['best_iou']:.4f})")
   host_state = parallel.get_state(state)
   if result["iou"] > progress["best_iou"] or store.latest_step("best") is None:
     progress.update(best_iou=result["iou"], best_step=step)
