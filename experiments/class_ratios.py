@@ -7,15 +7,13 @@
 import json
 import sys
 
-from fcn_iou_jax import cli, config
+from fcn_iou_jax import cli
 from fcn_iou_jax.data import statistics
 
 
 def main(argv):
   parser = cli.make_parser(__doc__)
-  parser.add_argument("--dataset", required=True, choices=sorted(config.DATASET_NAMES))
-  parser.add_argument("--data_dir", default=None, help="dataset folder (default: per dataset)")
-  parser.add_argument("--prepared_dir", default=None, help="TFDS records (default: TFDS_DATA_DIR)")
+  cli.add_dataset_flags(parser)
   parser.add_argument("--split", default="train")
   parser.add_argument("--json", action="store_true", help="print one JSON object {category: ratio}")
   args = parser.parse_args(argv)

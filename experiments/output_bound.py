@@ -12,15 +12,13 @@ near it by the output's resolution.
 
 import sys
 
-from fcn_iou_jax import cli, config, run_log
+from fcn_iou_jax import cli, run_log
 from fcn_iou_jax.errors import UserError
 
 
 def main(argv):
   parser = cli.make_parser(__doc__)
-  parser.add_argument("--dataset", required=True, choices=sorted(config.DATASET_NAMES))
-  parser.add_argument("--data_dir", default=None, help="dataset folder (default: per dataset)")
-  parser.add_argument("--prepared_dir", default=None, help="TFDS records (default: TFDS_DATA_DIR)")
+  cli.add_dataset_flags(parser)
   parser.add_argument("--split", default="val")
   parser.add_argument("--categories", required=True, help="comma-separated category names")
   parser.add_argument("--backbone", default="caffe", choices=["caffe", "torchvision"],

@@ -27,16 +27,14 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from fcn_iou_jax import config, losses, models, pretrained, steps
+from fcn_iou_jax import losses, models, pretrained, steps
 from fcn_iou_jax.data import statistics
 from fcn_iou_jax.errors import UserError
 
 
 def main(argv):
   parser = cli.make_parser(__doc__)
-  parser.add_argument("--dataset", default="camvid", choices=sorted(config.DATASET_NAMES))
-  parser.add_argument("--data_dir", default=None)
-  parser.add_argument("--prepared_dir", default=None)
+  cli.add_dataset_flags(parser, default_dataset="camvid")
   parser.add_argument("--backbone", default="caffe", choices=["caffe", "torchvision"])
   parser.add_argument("--width_mult", type=float, default=0.25)
   parser.add_argument("--image_size", type=cli.parse_size("image_size"), default=None,

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from fcn_iou_jax import config
 from fcn_iou_jax.errors import UserError
 
 
@@ -19,6 +20,16 @@ def make_parser(description: str) -> argparse.ArgumentParser:
   """An argparse parser (``--flag=value`` works) whose usage errors are :class:`UserError`."""
   return _Parser(description=description,
                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+
+def add_dataset_flags(parser: argparse.ArgumentParser, *, default_dataset: str | None = None):
+  """``--dataset`` (required unless ``default_dataset``), ``--data_dir`` and ``--prepared_dir``:
+  where a command reads a dataset from (:class:`fcn_iou_jax.data.sources.Source`)."""
+  parser.add_argument("--dataset", default=default_dataset, required=default_dataset is None,
+                      choices=sorted(config.DATASET_NAMES))
+  parser.add_argument("--data_dir", default=None, help="dataset folder (default: per dataset)")
+  parser.add_argument("--prepared_dir", default=None,
+                      help="TFDS records (default: TFDS_DATA_DIR)")
 
 
 def parse_size(flag: str):
