@@ -5,9 +5,10 @@ cell) through the fixed bilinear deconvolution (``R``, ``C``:
 :func:`models.upsampling_matrices`). Whatever the features, the predicted mask is ``Z > 0``
 for some ``S``. Fitting ``S`` to a label by minimising the soft-IoU loss (Eq. 5) of
 ``sigmoid(k R S C^T)`` finds such a mask close to the label (a local optimum: on masks the
-output can draw exactly it recovers 94-99.9%, tests/test_output_bound.py). The architecture can output
-it, so its IoU is a lower bound on the best any FCN-32s could score there: it tells how much
-of a low score the output's resolution explains and how much is left to the features.
+output can draw exactly it recovers 94-99.9%, tests/test_output_bound.py). The architecture
+can output it, so its IoU is a lower bound on the best any FCN-32s could score there: it
+tells how much of a low score the output's resolution explains and how much is left to the
+features.
 """
 
 from __future__ import annotations
