@@ -106,8 +106,9 @@ def main(argv):
   os.replace(temporary, args.out)
   print(f"wrote {args.out}: conv1-fc7 of a {args.backbone} backbone at width {args.width_mult}")
   image_size = args.image_size or source.spec.train_size
+  host_params = jax.device_get(params)
   for split in score_splits:
-    ious = evaluation.class_ious(model, jax.device_get(params), source, split,
+    ious = evaluation.class_ious(model, host_params, source, split,
                                  input_scale=image_size[0] / source.spec.train_size[0],
                                  backbone=args.backbone)
     print(f"{split} IoU per class (argmax, %): "
