@@ -1,11 +1,11 @@
 """Pre-train one shared backbone on all classes of a dataset's training split, for --init.
 
 Stands in for the ImageNet initialisation that cannot be downloaded here: FCN-32s with one
-output per class is trained with per-pixel softmax cross-entropy on the first 80% of the
-train list (never the selection, val or test images), by default weighted by median-frequency
-balancing so that rare thin classes (pole, sign) shape the features too, and conv1-fc7 are
-saved as a torchvision-style .npz. Both losses are then fine-tuned from the same file, which is the
-paper's regime (fine-tuning a pretrained network with each loss).
+output per class is trained with per-pixel softmax cross-entropy on the 80% of the train list
+that run.py trains on (never the selection, val or test images), by default weighted by
+median-frequency balancing so that rare thin classes (pole, sign) shape the features too, and
+conv1-fc7 are saved as a torchvision-style .npz. Both losses are then fine-tuned from the same
+file, which is the paper's regime (fine-tuning a pretrained network with each loss).
 
   python experiments/pretrain_backbone.py --dataset=camvid --data_dir=../shared/data/camvid \
       --width_mult=0.25 --image_size=360x480 --crop_size=180x240 --train_steps=2000 \
@@ -37,6 +37,8 @@ def main(argv):
   cli.add_dataset_flags(parser, default_dataset="camvid")
   parser.add_argument("--backbone", default="caffe", choices=["caffe", "torchvision"])
   parser.add_argument("--width_mult", type=float, default=0.25)
+  parser.add_argument("--fc6_kernel", type=int, default=6, choices=[1, 6],
+                      help="fc6 as a 6x6 convolution (Long et al.) or the paper's literal 1x1")
   parser.add_argument("--image_size", type=cli.parse_size("image_size"), default=None,
                       help="training resize HxW (default: the dataset's training size)")
   parser.add_argument("--crop_size", type=cli.parse_size("crop_size"), default=None,
@@ -72,7 +74,7 @@ def main(argv):
     raise UserError(f"--score_splits: {', '.join(missing)} not on disk for {args.dataset} "
                     f"(available: {', '.join(source.available_splits())})")
   model = models.FCN32s(backbone=args.backbone, width_mult=args.width_mult,
-                        num_classes=len(labels.names))
+                        fc6_kernel=args.fc6_kernel, num_classes=len(labels.names))
   tx = steps.make_optimizer("adam", learning_rate=args.learning_rate, momentum=0.0,
                             weight_decay=5e-4)
   class_weights = None

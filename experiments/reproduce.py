@@ -38,7 +38,7 @@ SWEEP_RATIOS = (2, 8, 30, 100, 300)
 LOSSES = ("softmax", "iou")
 
 # The paper's settings (Sec. 4.1); batch size and step count are not stated there.
-PAPER = {"backbone": "caffe", "width_mult": 1, "image_size": None, "crop_size": None,
+PAPER = {"backbone": "caffe", "width_mult": 1, "fc6_kernel": 6, "image_size": None, "crop_size": None,
          "scale_jitter": 0.0, "colour_jitter": 0.0,
          "optimizer": "sgd", "learning_rate": 1e-4, "momentum": 0.99, "weight_decay": 5e-4,
          "batch_size": 4, "train_steps": 20000, "eval_every": 500, "init": "imagenet"}
@@ -55,6 +55,9 @@ GRID_RECORD = "grid.json"  # the settings a grid folder's runs were started with
 BACKBONE_STEPS = 2000  # pre-training steps of the shared backbone (init="shared")
 WHY = {
     "width_mult": "a narrower network fits a 2-core CPU budget",
+    "fc6_kernel": "fc6 as the 1x1 convolution the paper's text describes, not Long et al.'s 6x6 "
+                  "that ImageNet's fc6 weights need: none are transplanted here, and it has 36x "
+                  "fewer weights to learn from a few hundred images",
     "image_size": "images resized before the random crop (smaller: a 2-core CPU budget; "
                   "larger: a thin object spans more cells of the stride-32 output); "
                   "evaluation resizes the original images by the same factor and scores at "
@@ -83,7 +86,7 @@ def deviations(settings: dict) -> list[str]:
   """One line per setting in which ``settings`` depart from the paper's."""
   lines = []
   for key, paper_value in PAPER.items():
-    if settings[key] != paper_value:
+    if settings.get(key, paper_value) != paper_value:  # a key recorded before it existed: paper's
       why = WHY.get(key, "")
       if key == "init" and settings[key] != "scratch":
         why = SHARED_WHY
@@ -100,7 +103,8 @@ def record_grid(out_dir: str, record: dict):
     os.makedirs(out_dir, exist_ok=True)
     run_log.write_json(path, record)
     return
-  before = {**previous["settings"], "init path": previous["init_path"]}
+  # A setting added after the grid was started took its paper value then.
+  before = {**PAPER, **previous["settings"], "init path": previous["init_path"]}
   now = {**record["settings"], "init path": record["init_path"]}
   changed = [f"{key} {before.get(key)} -> {now.get(key)}" for key in sorted(set(before) | set(now))
              if before.get(key) != now.get(key)]
@@ -129,8 +133,8 @@ def shared_backbone(out_dir: str, settings: dict, dataset: str, data_dir: str | 
   os.makedirs(out_dir, exist_ok=True)
   command = [sys.executable, os.path.join(os.path.dirname(__file__), "pretrain_backbone.py"),
              f"--dataset={dataset}", f"--width_mult={settings['width_mult']}",
-             f"--backbone={settings['backbone']}", f"--train_steps={BACKBONE_STEPS}",
-             f"--out={path}"]
+             f"--backbone={settings['backbone']}", f"--fc6_kernel={settings['fc6_kernel']}",
+             f"--train_steps={BACKBONE_STEPS}", f"--out={path}"]
   command += [f"--{key}={settings[key]}"
               for key in ("image_size", "crop_size", "scale_jitter", "colour_jitter")
               if settings[key]]
@@ -172,6 +176,9 @@ def main(argv):
   parser.add_argument("--train_steps", type=int, default=None, help="override the protocol's")
   parser.add_argument("--width_mult", type=float, default=None,
                       help="override the protocol's network width (backbone included)")
+  parser.add_argument("--fc6_kernel", type=int, default=None, choices=[1, 6],
+                      help="override the protocol's fc6: 6x6 (Long et al.) or the paper's "
+                           "literal 1x1 (backbone included)")
   parser.add_argument("--image_size", type=cli.parse_size("image_size"), default=None,
                       help="override the protocol's training resize HxW, e.g. 720x960 "
                            "(backbone included; evaluation input scaled alike)")
@@ -194,6 +201,8 @@ def main(argv):
     settings["train_steps"] = args.train_steps
   if args.width_mult:
     settings["width_mult"] = args.width_mult
+  if args.fc6_kernel:
+    settings["fc6_kernel"] = args.fc6_kernel
   if args.image_size:
     settings["image_size"] = f"{args.image_size[0]}x{args.image_size[1]}"
   for key in ("scale_jitter", "colour_jitter"):

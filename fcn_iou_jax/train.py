@@ -1,8 +1,8 @@
 """Training and evaluation of one per-category model: ``train_and_evaluate(config, workdir)``.
 
 The loop: training batches (>= 1 positive each) -> compiled parallel train step; every
-``eval_every`` steps and at the end, dataset-level IoU on the model-selection split (the
-last 20% of the train list); the best state by that IoU is kept. At the end the best state
+``eval_every`` steps and at the end, dataset-level IoU on the model-selection split (20% of
+the train list, ``sources``); the best state by that IoU is kept. At the end the best state
 is evaluated on the dataset's val split, and on test where it exists, into results.json.
 """
 

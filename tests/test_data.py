@@ -61,6 +61,24 @@ def test_real_camvid_sizes_and_class_shares(camvid_dir, prepared_dir):
       0.32, abs=0.015)
 
 
+def _image_ids(source, split):
+  return [e["image_id"].decode() for e in source.examples(split).as_numpy_iterator()]
+
+
+def test_selection_partition_is_fixed_and_covers_train_once(tmp_path):
+  root = fake_data.make_camvid(tmp_path / "camvid", counts=(("train", 20),))
+  ids = {}
+  for prepared in ("p1", "p2"):  # prepared twice: the same partition
+    source = sources.Source("camvid", data_dir=str(root), prepared_dir=str(tmp_path / prepared))
+    ids[prepared] = {split: _image_ids(source, split)
+                     for split in ("selection_train", "selection", "train")}
+  first = ids["p1"]
+  assert len(first["selection_train"]) == 16 and len(first["selection"]) == 4
+  assert not set(first["selection_train"]) & set(first["selection"])
+  assert sorted(first["selection_train"] + first["selection"]) == sorted(first["train"])
+  assert ids["p2"] == first
+
+
 def test_median_frequency_weights_by_hand():
   # Shares 0.5, 0.3, 0.2, 0: median of the present ones is 0.3.
   weights = statistics.median_frequency_weights(np.array([50, 30, 20, 0]))

@@ -128,14 +128,16 @@ def test_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
                       lambda runs, out, **kwargs: reports.append(report._settings_lines(
                           json.loads(open(os.path.join(runs, "grid.json")).read()), runs)))
   reproduce.main(["--grid=camvid", "--protocol=cpu", "--image_size=720x960", "--width_mult=0.5",
-                  "--scale_jitter=0.25", "--colour_jitter=0.2", "--categories=pole", "--seeds=0",
-                  f"--out={tmp_path}"])
+                  "--scale_jitter=0.25", "--colour_jitter=0.2", "--fc6_kernel=1",
+                  "--categories=pole", "--seeds=0", f"--out={tmp_path}"])
   assert len(commands) == 3  # backbone, then softmax and iou
   for command in commands:
     assert "--image_size=720x960" in command and "--width_mult=0.5" in command, command
+    assert "--fc6_kernel=1" in command, command
     assert "--crop_size=180x240" in command
     assert "--scale_jitter=0.25" in command and "--colour_jitter=0.2" in command, command
   for setting in ("image_size: 720x960 instead of None", "scale_jitter: 0.25 instead of 0.0",
+                  "fc6_kernel: 1 instead of 6",
                   "colour_jitter: 0.2 instead of 0.0", "init: shared instead of imagenet"):
     assert any(line.startswith(f"- {setting}") for line in reports[0]), setting
   with pytest.raises(UserError, match="--image_size='720'"):
@@ -162,6 +164,25 @@ def test_a_grid_resumes_only_with_its_own_settings(tmp_path, monkeypatch, capsys
   with pytest.raises(UserError, match=r"init path None -> other\.npz"):
     reproduce.main(first + ["--seeds=0", "--init=other.npz"])
   assert len(commands) == 5  # refused before anything ran
+
+
+def test_a_grid_recorded_before_a_setting_existed_resumes_with_its_paper_value(
+    tmp_path, monkeypatch):
+  commands = []
+  monkeypatch.setattr(reproduce.subprocess, "run", _fake_subprocess(commands))
+  monkeypatch.setattr(report, "write_report", lambda runs, out, **kwargs: None)
+  flags = ["--grid=camvid", "--protocol=cpu", "--categories=pole", "--seeds=0",
+           f"--out={tmp_path}"]
+  reproduce.main(flags)
+  record_path = tmp_path / "camvid-cpu" / "grid.json"
+  record = json.loads(record_path.read_text())
+  del record["settings"]["fc6_kernel"]  # as written before the setting existed
+  record_path.write_text(json.dumps(record))
+  assert not any(line.startswith("fc6_kernel") for line in reproduce.deviations(record["settings"]))
+  reproduce.main(flags + ["--seeds=0,1"])  # the old grid's runs used fc6 6x6: resumes
+  assert len(commands) == 5
+  with pytest.raises(UserError, match=r"fc6_kernel 6 -> 1"):
+    reproduce.main(flags + ["--fc6_kernel=1"])
 
 
 def test_report_without_grid_record_says_settings_are_unknown(tmp_path):

@@ -4,7 +4,9 @@ Every dataset yields raw examples ``{image uint8 [H, W, 3], label uint8 [H, W, 1
 image_id}`` for the splits:
   * ``train``, ``val``, ``test`` as the dataset defines them (absent when not on disk);
   * ``selection_train`` = ``train[:80%]`` and ``selection`` = ``train[80%:]``, the paper's
-    split of the training list for model selection.
+    split of the training list for model selection. TFDS orders a split's records by a
+    salted hash of their keys (image ids), so this is a fixed pseudo-random partition of the
+    list, not its first and last lines.
 
 Real datasets go through their TFDS builders. The prepared TFRecords live under
 ``prepared_dir/<name>-<fingerprint>``, where the fingerprint covers the source folder and its
