@@ -90,3 +90,15 @@ def test_export_then_load_gives_back_the_same_backbone(model_and_params):
   for name in pretrained.LAYER_KEYS:
     np.testing.assert_array_equal(reloaded[name]["kernel"], trained[name]["kernel"])
   np.testing.assert_array_equal(reloaded["score"]["kernel"], params["score"]["kernel"])
+
+
+def test_a_1x1_fc6_backbone_round_trips_and_is_refused_by_a_6x6_model(model_and_params):
+  _, params_6x6 = model_and_params
+  model_1x1 = models.FCN32s(backbone="caffe", width_mult=0.125, fc6_kernel=1)
+  params_1x1 = models.init_params(model_1x1, jax.random.key(1))
+  trained = jax.tree_util.tree_map(lambda x: x - 0.25, params_1x1)
+  state = pretrained.export_alexnet_state(trained)
+  reloaded = pretrained.load_alexnet_into(params_1x1, state)
+  np.testing.assert_array_equal(reloaded["fc6"]["kernel"], trained["fc6"]["kernel"])
+  with pytest.raises(UserError, match="classifier.1.weight has shape .* does not fit fc6"):
+    pretrained.load_alexnet_into(params_6x6, state)
