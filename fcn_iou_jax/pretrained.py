@@ -80,8 +80,9 @@ def load_alexnet_into(params, state: dict[str, np.ndarray], *, source: str = "we
                                 (f"{key}.bias", bias, layer["bias"])):
       if value.shape != target.shape:
         raise UserError(f"{source}: {what} has shape {state[what].shape}, which does not fit "
-                        f"{name} {target.shape} of this model (check --backbone, "
-                        "--width_mult=1 and --fc6_kernel=6)")
+                        f"{name} {target.shape} of this model (--backbone, --width_mult and "
+                        "--fc6_kernel must match the weights'; ImageNet AlexNet: --width_mult=1 "
+                        "--fc6_kernel=6)")
     new_params[name] = {"kernel": kernel.astype(np.float32), "bias": bias.astype(np.float32)}
   return new_params
 
