@@ -86,6 +86,23 @@ def test_report_averages_seeds_and_flags_unlearned_and_collapsed(tmp_path):
   assert "| best stride-32 output (score maps fitted to the val labels) | 87.5 |" in rows
 
 
+def test_a_report_without_val_scores_measures_on_the_selection_split(tmp_path):
+  runs = tmp_path / "runs"
+  for seed, (soft, iou) in enumerate([(0.01, 0.02), (0.01, 0.03)]):  # under the 5-point margin
+    for loss, score in (("softmax", soft), ("iou", iou)):
+      _fake_run(runs, "disk", loss, seed, score)
+      result_path = runs / f"camvid-disk-{loss}-s{seed}" / "results.json"
+      result = json.loads(result_path.read_text())
+      del result["val"]  # as on the shared VOC copy: no val list
+      result_path.write_text(json.dumps(result))
+  row = report.write_report(str(runs), str(tmp_path / "out"), title="t")[0]
+  assert row["split"] == "selection" and not row["learned"]
+  assert row["gain"]["mean"] == pytest.approx(0.015)
+  text = (tmp_path / "out" / "report.md").read_text()
+  assert "baseline by 5 points on selection" in text
+  assert "iou_gain_vs_ratio.png" in text and (tmp_path / "out" / "iou_gain_vs_ratio.png").exists()
+
+
 def test_report_refuses_a_bound_file_it_cannot_read(tmp_path):
   (tmp_path / "runs").mkdir()
   for content in ("not json", '{"dataset": "camvid"}'):
