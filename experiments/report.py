@@ -204,13 +204,11 @@ def _gain_plot(summary, path, title):
     return False
   figure, axis = plt.subplots(figsize=(6, 4))
   for r in rows:
-    ratio, gain, colour = r["background_to_object"], r["gain"], (
-        "tab:blue" if r["learned"] else "tab:gray")
-    axis.errorbar(ratio, 100 * gain["mean"], yerr=100 * gain["std"], fmt="o",
-                  color=colour, capsize=3)
-    axis.annotate(r["label"] if r["learned"] else f"{r['label']} (not learned)",
-                  (ratio, 100 * gain["mean"]), fontsize=8, xytext=(4, 4),
-                  textcoords="offset points")
+    point = (r["background_to_object"], 100 * r["gain"]["mean"])
+    axis.errorbar(*point, yerr=100 * r["gain"]["std"], fmt="o", capsize=3,
+                  color="tab:blue" if r["learned"] else "tab:gray")
+    axis.annotate(r["label"] if r["learned"] else f"{r['label']} (not learned)", point,
+                  fontsize=8, xytext=(4, 4), textcoords="offset points")
   axis.axhline(0, color="black", linewidth=0.5)
   axis.set_xscale("log")
   axis.set_xlabel("background:object pixel ratio (train)")
