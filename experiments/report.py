@@ -285,7 +285,7 @@ def write_report(runs_dir, out_dir, *, title=None, data_dir=None, bound=None):
     return None
   os.makedirs(out_dir, exist_ok=True)
   dataset, summary = summarise(runs, data_dir)
-  record = run_log.read_json(os.path.join(runs_dir, reproduce.GRID_RECORD))
+  record = reproduce.read_grid_record(runs_dir)
   if title is None:
     title = (f"{record['grid']} ({record['protocol']} protocol)" if record
              else os.path.basename(runs_dir.rstrip("/")))

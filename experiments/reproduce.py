@@ -86,7 +86,7 @@ def deviations(settings: dict) -> list[str]:
   """One line per setting in which ``settings`` depart from the paper's."""
   lines = []
   for key, paper_value in PAPER.items():
-    if settings.get(key, paper_value) != paper_value:  # a key recorded before it existed: paper's
+    if settings[key] != paper_value:
       why = WHY.get(key, "")
       if key == "init" and settings[key] != "scratch":
         why = SHARED_WHY
@@ -94,17 +94,25 @@ def deviations(settings: dict) -> list[str]:
   return lines
 
 
+def read_grid_record(out_dir: str) -> dict | None:
+  """The grid folder's recorded settings, or None. A setting added after the grid was started
+  reads as its paper value, which the grid's runs used."""
+  record = run_log.read_json(os.path.join(out_dir, GRID_RECORD))
+  if record is not None:
+    record["settings"] = {**PAPER, **record["settings"]}
+  return record
+
+
 def record_grid(out_dir: str, record: dict):
   """Writes ``record`` (grid, protocol, settings, init path) to the grid folder on its first
   sitting; raises if a later sitting's record differs, naming what changed."""
   path = os.path.join(out_dir, GRID_RECORD)
-  previous = run_log.read_json(path)
+  previous = read_grid_record(out_dir)
   if previous is None:
     os.makedirs(out_dir, exist_ok=True)
     run_log.write_json(path, record)
     return
-  # A setting added after the grid was started took its paper value then.
-  before = {**PAPER, **previous["settings"], "init path": previous["init_path"]}
+  before = {**previous["settings"], "init path": previous["init_path"]}
   now = {**record["settings"], "init path": record["init_path"]}
   changed = [f"{key} {before.get(key)} -> {now.get(key)}" for key in sorted(set(before) | set(now))
              if before.get(key) != now.get(key)]

@@ -195,7 +195,9 @@ def test_a_grid_recorded_before_a_setting_existed_resumes_with_its_paper_value(
   record = json.loads(record_path.read_text())
   del record["settings"]["fc6_kernel"]  # as written before the setting existed
   record_path.write_text(json.dumps(record))
-  assert not any(line.startswith("fc6_kernel") for line in reproduce.deviations(record["settings"]))
+  settings = reproduce.read_grid_record(str(tmp_path / "camvid-cpu"))["settings"]
+  assert settings["fc6_kernel"] == 6
+  assert not any(line.startswith("fc6_kernel") for line in reproduce.deviations(settings))
   reproduce.main(flags + ["--seeds=0,1"])  # the old grid's runs used fc6 6x6: resumes
   assert len(commands) == 5
   with pytest.raises(UserError, match=r"fc6_kernel 6 -> 1"):
