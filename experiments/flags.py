@@ -10,8 +10,9 @@ from fcn_iou_jax.errors import UserError
 
 CHOICES = {
     "dataset": sorted(config_lib.DATASET_NAMES), "loss": sorted(losses.LOSSES),
-    "backbone": ["caffe", "torchvision"], "optimizer": ["sgd", "adam"],
-    "parallel": ["pmap", "jit"], "dtype": ["float32", "bfloat16"], "fc6_kernel": [1, 6],
+    "backbone": list(config_lib.BACKBONE_NAMES), "optimizer": ["sgd", "adam"],
+    "parallel": ["pmap", "jit"], "dtype": ["float32", "bfloat16"],
+    "fc6_kernel": list(config_lib.FC6_KERNELS),
     "conv_forms": list(models.CONV_FORMS),
 }
 HELP = {

@@ -12,7 +12,7 @@ near it by the output's resolution.
 
 import sys
 
-from fcn_iou_jax import cli, run_log
+from fcn_iou_jax import cli, config, run_log
 from fcn_iou_jax.errors import UserError
 
 
@@ -21,7 +21,7 @@ def main(argv):
   cli.add_dataset_flags(parser)
   parser.add_argument("--split", default="val")
   parser.add_argument("--categories", required=True, help="comma-separated category names")
-  parser.add_argument("--backbone", default="caffe", choices=["caffe", "torchvision"],
+  parser.add_argument("--backbone", default="caffe", choices=config.BACKBONE_NAMES,
                       help="the layout whose geometry (crop offset, score map size) is used")
   parser.add_argument("--out", default=None, help="also write the results to this .json")
   args = parser.parse_args(argv)

@@ -27,7 +27,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from fcn_iou_jax import losses, models, pretrained, steps
+from fcn_iou_jax import config, losses, models, pretrained, steps
 from fcn_iou_jax.data import statistics
 from fcn_iou_jax.errors import UserError
 
@@ -35,9 +35,9 @@ from fcn_iou_jax.errors import UserError
 def main(argv):
   parser = cli.make_parser(__doc__)
   cli.add_dataset_flags(parser, default_dataset="camvid")
-  parser.add_argument("--backbone", default="caffe", choices=["caffe", "torchvision"])
+  parser.add_argument("--backbone", default="caffe", choices=config.BACKBONE_NAMES)
   parser.add_argument("--width_mult", type=float, default=0.25)
-  parser.add_argument("--fc6_kernel", type=int, default=6, choices=[1, 6],
+  parser.add_argument("--fc6_kernel", type=int, default=6, choices=config.FC6_KERNELS,
                       help="fc6 as a 6x6 convolution (Long et al.) or the paper's literal 1x1")
   parser.add_argument("--image_size", type=cli.parse_size("image_size"), default=None,
                       help="training resize HxW (default: the dataset's training size)")

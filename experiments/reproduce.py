@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from fcn_iou_jax import cli, run_log  # pylint: disable=wrong-import-position
+from fcn_iou_jax import cli, config, run_log  # pylint: disable=wrong-import-position
 from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
 
 GRIDS = {
@@ -184,7 +184,7 @@ def main(argv):
   parser.add_argument("--train_steps", type=int, default=None, help="override the protocol's")
   parser.add_argument("--width_mult", type=float, default=None,
                       help="override the protocol's network width (backbone included)")
-  parser.add_argument("--fc6_kernel", type=int, default=None, choices=[1, 6],
+  parser.add_argument("--fc6_kernel", type=int, default=None, choices=config.FC6_KERNELS,
                       help="override the protocol's fc6: 6x6 (Long et al.) or the paper's "
                            "literal 1x1 (backbone included)")
   parser.add_argument("--image_size", type=cli.parse_size("image_size"), default=None,

@@ -12,6 +12,9 @@ import dataclasses
 # Names of data.sources.DATASETS, here so that command lines can check --dataset before they
 # import TensorFlow (whose start-up lines would otherwise come before a flag error).
 DATASET_NAMES = ("voc2010", "voc2011", "voc2012", "camvid", "synthetic")
+# The same for the model's --backbone (models.BACKBONES) and --fc6_kernel, without JAX.
+BACKBONE_NAMES = ("caffe", "torchvision")
+FC6_KERNELS = (1, 6)  # 1: the paper's literal 1x1 C6; 6: Long et al.'s (ImageNet fc6 fits)
 
 
 @dataclasses.dataclass(frozen=True)

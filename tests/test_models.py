@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fcn_iou_jax import geometry, models, upsample
+from fcn_iou_jax import config, geometry, models, upsample
 
 SIZES = [(375, 500), (500, 375), (333, 500), (360, 480), (37, 53)]
 
@@ -33,6 +33,14 @@ def test_multiclass_output_and_literal_1x1_fc6():
   assert params["fc6"]["kernel"].shape[:2] == (1, 1)
   logits = jax.eval_shape(model.apply, {"params": params}, jnp.zeros((2, 41, 67, 3)))
   assert logits.shape == (2, 41, 67, 3)
+
+
+def test_command_line_choices_are_the_models_own():
+  assert sorted(config.BACKBONE_NAMES) == sorted(models.BACKBONES)
+  for fc6_kernel in config.FC6_KERNELS:
+    model = models.FCN32s(width_mult=0.0625, fc6_kernel=fc6_kernel)
+    params = jax.eval_shape(lambda key, m=model: models.init_params(m, key), jax.random.key(0))
+    assert params["fc6"]["kernel"].shape[:2] == (fc6_kernel, fc6_kernel)
 
 
 def test_crop_offset_is_derived_from_the_geometry():
