@@ -14,7 +14,7 @@ from fcn_iou_jax.data import statistics
 def main(argv):
   parser = cli.make_parser(__doc__)
   cli.add_dataset_flags(parser)
-  parser.add_argument("--split", default="train")
+  parser.add_argument("--split", default="train", help="split whose pixels are counted")
   parser.add_argument("--json", action="store_true", help="print one JSON object {category: ratio}")
   args = parser.parse_args(argv)
   # After parsing: this imports TensorFlow, whose start-up lines would precede a flag error.

@@ -14,11 +14,12 @@ from fcn_iou_jax import cli, losses, run_log, steps
 
 def main(argv):
   parser = cli.make_parser(__doc__)
-  parser.add_argument("--workdir", required=True)
+  parser.add_argument("--workdir", required=True, help="a run folder of run.py")
   parser.add_argument("--split", default="val",
-                      choices=["val", "test", "train", "selection", "selection_train"])
+                      choices=["val", "test", "train", "selection", "selection_train"],
+                      help="split to score (selection: the held-out 20%% of train)")
   parser.add_argument("--data_dir", default=None, help="dataset folder (default: the run's)")
-  parser.add_argument("--prepared_dir", default=None)
+  parser.add_argument("--prepared_dir", default=None, help="TFDS records (default: the run's)")
   parser.add_argument("--batch_size", type=int, default=None, help="default: the run's")
   args = parser.parse_args(argv)
   # After parsing: these import TensorFlow, whose start-up lines would precede a flag error.

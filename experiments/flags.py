@@ -16,16 +16,37 @@ CHOICES = {
     "conv_forms": list(models.CONV_FORMS),
 }
 HELP = {
+    "dataset": "which dataset to train and evaluate on",
     "category": "object category (required), e.g. person, pole, sign_symbol",
     "data_dir": "raw dataset folder (default $FCN_IOU_DATA_DIR/<dataset>; downloaded there "
                 "when online)",
+    "prepared_dir": "TFDS records folder (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)",
     "image_size": "training size HxW, e.g. 180x240 (default: the paper's size)",
     "crop_size": "random training crop HxW taken after the resize, e.g. 180x240 (default: none)",
     "scale_jitter": "not in the paper: rescale each training image by a random factor in "
                     "[1/(1+s), 1+s] before the crop (needs --crop_size; default 0: off)",
     "colour_jitter": "not in the paper: random brightness shift (up to this share of the "
                      "range), contrast and saturation factors in [1-s, 1+s] (default 0: off)",
+    "synthetic_ratio": "synthetic data only: background:object pixel ratio of the disks",
+    "backbone": "AlexNet layout: caffe (Long et al.'s FCN) or torchvision",
+    "width_mult": "scales every channel count (below 1: a narrower, faster network)",
+    "fc6_kernel": "fc6 kernel: 6 (Long et al.; ImageNet fc6 weights fit) or 1 (the paper's "
+                  "literal 1x1 C6)",
+    "dropout_rate": "dropout after fc6 and fc7 in training",
+    "learn_upsampling": "train the stride-32 deconvolution instead of keeping it bilinear",
     "init": "scratch, or a .npz/.pth ImageNet AlexNet state dict",
+    "loss": "iou: soft IoU (Eq. 5, FCN_IoU); softmax: per-pixel cross-entropy (FCN_acc)",
+    "optimizer": "sgd (with momentum, the paper's) or adam",
+    "learning_rate": "step size, fixed unless --warmup_steps",
+    "momentum": "SGD momentum (unused by adam)",
+    "weight_decay": "L2 penalty on convolution kernels (not biases)",
+    "batch_size": "global batch; every batch holds at least one image with the category",
+    "train_steps": "optimiser steps in all (a resumed run may raise it)",
+    "seed": "initialisation, dropout and data order",
+    "eval_every": "steps between evaluations on the selection split (the best is kept)",
+    "eval_batch_size": "images per evaluation batch",
+    "log_every": "steps between training-loss log lines",
+    "parallel": "pmap (one replica per device) or jit (a NamedSharding data mesh)",
     "warmup_steps": "not in the paper: raise the learning rate linearly from 0 over this many "
                     "steps (default 0: the paper's fixed rate)",
     "dtype": "operand dtype of the convolutions; bfloat16 (float32 accumulation, activations "
@@ -54,13 +75,15 @@ def parse_run_flags(argv, description):
     if field.name in ("image_size", "crop_size"):
       kind = cli.parse_size(field.name)
     parser.add_argument(f"--{field.name}", type=kind, default=default,
-                        choices=CHOICES.get(field.name), help=HELP.get(field.name, " "))
+                        choices=CHOICES.get(field.name), help=HELP[field.name])
   parser.add_argument("--workdir", default=None,
                       help="run folder (default runs/<dataset>-<category>-<loss>)")
   parser.add_argument("--coordinator_address", default=None,
                       help="multi-host: host:port of process 0 (or set JAX's environment)")
-  parser.add_argument("--num_processes", type=int, default=None)
-  parser.add_argument("--process_id", type=int, default=None)
+  parser.add_argument("--num_processes", type=int, default=None,
+                      help="multi-host: how many processes (or set JAX's environment)")
+  parser.add_argument("--process_id", type=int, default=None,
+                      help="multi-host: this process's index (or set JAX's environment)")
   args = parser.parse_args(argv)
   if not args.category:
     raise UserError("--category is required, e.g. --category=person")

@@ -6,7 +6,7 @@ through the model's fixed bilinear deconvolution; the fitted masks are scored li
 ceiling, which this lower-bounds: a category far below it is limited by its features, one
 near it by the output's resolution.
 
-  python experiments/output_bound.py --dataset=camvid --data_dir=../shared/data/camvid \
+  python experiments/output_bound.py --dataset=camvid --data_dir=../shared/data/camvid \\
       --split=val --categories=road,building,pole,sign_symbol,fence
 """
 
@@ -19,7 +19,7 @@ from fcn_iou_jax.errors import UserError
 def main(argv):
   parser = cli.make_parser(__doc__)
   cli.add_dataset_flags(parser)
-  parser.add_argument("--split", default="val")
+  parser.add_argument("--split", default="val", help="split whose labels are fitted")
   parser.add_argument("--categories", required=True, help="comma-separated category names")
   parser.add_argument("--backbone", default="caffe", choices=config.BACKBONE_NAMES,
                       help="the layout whose geometry (crop offset, score map size) is used")

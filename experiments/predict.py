@@ -28,10 +28,11 @@ def _read_rgb(path: str) -> np.ndarray:
 
 def main(argv):
   parser = cli.make_parser(__doc__)
-  parser.add_argument("--workdir", required=True)
+  parser.add_argument("--workdir", required=True, help="a run folder of run.py (its best model)")
   parser.add_argument("--out", required=True, help="folder for the PNGs (created)")
-  parser.add_argument("--threshold", type=float, default=0.5)
-  parser.add_argument("images", nargs="+")
+  parser.add_argument("--threshold", type=float, default=0.5,
+                      help="probability above which a pixel is the object")
+  parser.add_argument("images", nargs="+", help="image files, any size")
   args = parser.parse_args(argv)
   # After parsing: these import TensorFlow, whose start-up lines would precede a flag error.
   from fcn_iou_jax import inference, train  # pylint: disable=import-outside-toplevel

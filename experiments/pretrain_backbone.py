@@ -7,8 +7,8 @@ median-frequency balancing so that rare thin classes (pole, sign) shape the feat
 conv1-fc7 are saved as a torchvision-style .npz. Both losses are then fine-tuned from the same
 file, which is the paper's regime (fine-tuning a pretrained network with each loss).
 
-  python experiments/pretrain_backbone.py --dataset=camvid --data_dir=../shared/data/camvid \
-      --width_mult=0.25 --image_size=360x480 --crop_size=180x240 --train_steps=2000 \
+  python experiments/pretrain_backbone.py --dataset=camvid --data_dir=../shared/data/camvid \\
+      --width_mult=0.25 --image_size=360x480 --crop_size=180x240 --train_steps=2000 \\
       --out=camvid_backbone.npz
   python experiments/run.py --dataset=camvid --category=pole --init=camvid_backbone.npz ...
 """
@@ -35,8 +35,10 @@ from fcn_iou_jax.errors import UserError
 def main(argv):
   parser = cli.make_parser(__doc__)
   cli.add_dataset_flags(parser, default_dataset="camvid")
-  parser.add_argument("--backbone", default="caffe", choices=config.BACKBONE_NAMES)
-  parser.add_argument("--width_mult", type=float, default=0.25)
+  parser.add_argument("--backbone", default="caffe", choices=config.BACKBONE_NAMES,
+                      help="AlexNet layout (run.py's --backbone must match)")
+  parser.add_argument("--width_mult", type=float, default=0.25,
+                      help="scales every channel count (run.py's --width_mult must match)")
   parser.add_argument("--fc6_kernel", type=int, default=6, choices=config.FC6_KERNELS,
                       help="fc6 as a 6x6 convolution (Long et al.) or the paper's literal 1x1")
   parser.add_argument("--image_size", type=cli.parse_size("image_size"), default=None,
@@ -47,13 +49,14 @@ def main(argv):
                       help="random rescale in [1/(1+s), 1+s] before the crop (default 0: off)")
   parser.add_argument("--colour_jitter", type=float, default=0.0,
                       help="random brightness/contrast/saturation strength (default 0: off)")
-  parser.add_argument("--batch_size", type=int, default=8)
-  parser.add_argument("--learning_rate", type=float, default=3e-4)
-  parser.add_argument("--train_steps", type=int, default=1500)
+  parser.add_argument("--batch_size", type=int, default=8, help="images per step")
+  parser.add_argument("--learning_rate", type=float, default=3e-4, help="Adam step size")
+  parser.add_argument("--train_steps", type=int, default=1500, help="Adam steps in all")
   parser.add_argument("--class_balance", default="median_frequency",
                       choices=["median_frequency", "none"],
                       help="per-class loss weights from the training pixels' class shares")
-  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--seed", type=int, default=0,
+                      help="initialisation, dropout and data order")
   parser.add_argument("--score_splits", default="selection",
                       help="comma-separated splits on which, after training, each class's IoU "
                            "of the argmax prediction is printed (default: the held-out 20%% of "

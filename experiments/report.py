@@ -1,6 +1,6 @@
 """Report of a reproduce.py grid: the paper's table, ratios, gain plot and example masks.
 
-  python experiments/report.py --runs=runs/reproduce/camvid-cpu --out=results/camvid-cpu \
+  python experiments/report.py --runs=runs/reproduce/camvid-cpu --out=results/camvid-cpu \\
       --data_dir=../shared/data/camvid
 
 Writes OUT/report.md, OUT/summary.json, OUT/iou_gain_vs_ratio.png and, for real datasets,
@@ -329,9 +329,12 @@ def _read_bound(path):
 
 def main(argv):
   parser = cli.make_parser(__doc__)
-  parser.add_argument("--runs", required=True)
-  parser.add_argument("--out", required=True)
-  parser.add_argument("--data_dir", default=None)
+  parser.add_argument("--runs", required=True, help="a grid folder of reproduce.py")
+  parser.add_argument("--out", required=True,
+                      help="folder for report.md, summary.json and the figures")
+  parser.add_argument("--data_dir", default=None,
+                      help="dataset folder, for the class ratios and the example figure "
+                           "(default: per dataset)")
   parser.add_argument("--title", default=None,
                       help="default: the grid and protocol from RUNS/grid.json")
   parser.add_argument("--bound", default=None,

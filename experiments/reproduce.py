@@ -172,10 +172,14 @@ def planned_runs(grid: str, seeds, out_dir: str, categories=None):
 
 def main(argv):
   parser = cli.make_parser(__doc__)
-  parser.add_argument("--grid", required=True, choices=sorted(GRIDS))
-  parser.add_argument("--protocol", default="cpu", choices=sorted(PROTOCOLS))
-  parser.add_argument("--seeds", default="0,1,2")
-  parser.add_argument("--data_dir", default=None)
+  parser.add_argument("--grid", required=True, choices=sorted(GRIDS),
+                      help="camvid: the paper's five categories; voc: person; sweep: synthetic "
+                           "background:object ratios 2 to 300")
+  parser.add_argument("--protocol", default="cpu", choices=sorted(PROTOCOLS),
+                      help="settings of every run; the report header lists how they depart "
+                           "from the paper's")
+  parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+  parser.add_argument("--data_dir", default=None, help="dataset folder (default: per dataset)")
   parser.add_argument("--init", default=None,
                       help="backbone weights: ImageNet AlexNet (paper protocol), or a shared "
                            "backbone from pretrain_backbone.py (default for the cpu protocol: "
@@ -196,7 +200,8 @@ def main(argv):
   parser.add_argument("--colour_jitter", type=float, default=None,
                       help="override: random brightness/contrast/saturation strength "
                            "(backbone included)")
-  parser.add_argument("--out", default="runs/reproduce")
+  parser.add_argument("--out", default="runs/reproduce",
+                      help="runs go to OUT/<grid>-<protocol>/")
   parser.add_argument("--report", default=None,
                       help="report folder (default: results/<basename of --out>/<grid>-<protocol>)")
   args = parser.parse_args(argv)

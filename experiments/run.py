@@ -2,7 +2,7 @@
 
   python experiments/run.py --category=person --loss=iou
   python experiments/run.py --dataset=camvid --data_dir=PATH --category=pole --loss=softmax
-  python experiments/run.py --dataset=synthetic --category=disk --width_mult=0.125 \
+  python experiments/run.py --dataset=synthetic --category=disk --width_mult=0.125 \\
       --train_steps=200 --optimizer=adam   # runs anywhere, no data needed
 
 Rerunning the same command with the same --workdir resumes from the latest checkpoint.

@@ -16,17 +16,28 @@ class _Parser(argparse.ArgumentParser):
     raise UserError(message)
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+  """Keeps the description's lines (its example commands) as written, and appends a flag's
+  default to its help unless the help already says it or there is none to show."""
+
+  def _get_help_string(self, action):
+    text = action.help or ""
+    if ("default" in text or action.default in (None, "", argparse.SUPPRESS)
+        or not action.option_strings):
+      return text
+    return f"{text} (default: %(default)s)".lstrip()
+
+
 def make_parser(description: str) -> argparse.ArgumentParser:
   """An argparse parser (``--flag=value`` works) whose usage errors are :class:`UserError`."""
-  return _Parser(description=description,
-                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  return _Parser(description=description, formatter_class=_HelpFormatter)
 
 
 def add_dataset_flags(parser: argparse.ArgumentParser, *, default_dataset: str | None = None):
   """``--dataset`` (required unless ``default_dataset``), ``--data_dir`` and ``--prepared_dir``:
   where a command reads a dataset from (:class:`fcn_iou_jax.data.sources.Source`)."""
   parser.add_argument("--dataset", default=default_dataset, required=default_dataset is None,
-                      choices=sorted(config.DATASET_NAMES))
+                      choices=sorted(config.DATASET_NAMES), help="which dataset to read")
   parser.add_argument("--data_dir", default=None, help="dataset folder (default: per dataset)")
   parser.add_argument("--prepared_dir", default=None,
                       help="TFDS records (default: TFDS_DATA_DIR)")

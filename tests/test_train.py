@@ -1,7 +1,9 @@
 """Training: parallel modes == one device, multi-host, end to end, resume, refusals, NaN."""
 
+import ast
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -212,6 +214,25 @@ def test_flag_errors_come_before_tensorflow_starts(script, flags):
   assert result.returncode == 2
   assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
   assert result.stderr.startswith("error: argument --")
+
+
+SCRIPTS = ("run.py", "evaluate.py", "predict.py", "class_ratios.py", "pretrain_backbone.py",
+           "reproduce.py", "report.py", "output_bound.py", "convert_weights.py")
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_keeps_the_example_commands_and_explains_every_flag(script):
+  result = _run_script(script, "--help")
+  assert result.returncode == 0, result.stderr[-2000:]
+  source = open(os.path.join(REPO, "experiments", script), encoding="utf-8").read()
+  examples = [line for line in ast.get_docstring(ast.parse(source), clean=False).splitlines()
+              if line.lstrip().startswith(("python ", "--"))]
+  assert examples and all(line in result.stdout.splitlines() for line in examples)
+  assert "(default: None)" not in result.stdout
+  options = result.stdout.split("options:\n", 1)[1].splitlines()
+  for line, following in zip(options, options[1:] + [""]):
+    flag_alone = re.fullmatch(r"  -[-\w]+( [A-Z_]+| \{[^}]*\})?\s*", line)
+    assert not (flag_alone and not following.startswith(" " * 8)), f"no help for {line.strip()}"
 
 
 def test_evaluate_reproduces_the_final_evaluation(trained_run):
