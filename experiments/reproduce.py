@@ -27,6 +27,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fcn_iou_jax import cli, config, run_log  # pylint: disable=wrong-import-position
+from fcn_iou_jax.data import categories as categories_lib  # pylint: disable=wrong-import-position
 from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
 
 GRIDS = {
@@ -155,6 +156,24 @@ def shared_backbone(out_dir: str, settings: dict, dataset: str, data_dir: str | 
   return path
 
 
+def parse_seeds(text: str) -> list[int]:
+  """``--seeds`` text such as ``0,1,2``; UserError naming the flag on anything else."""
+  try:
+    return [int(seed) for seed in text.split(",")]
+  except ValueError as error:
+    raise UserError(f"--seeds={text!r} is not a comma-separated list of integers, e.g. "
+                    "0,1,2") from error
+
+
+def canonical_categories(text: str, grid: str) -> list[str]:
+  """``--categories`` text as the grid dataset's own class names (aliases resolved, so that
+  ``tv`` and ``tvmonitor`` name the same runs); UserError listing valid names."""
+  dataset = GRIDS[grid][0]
+  labels = categories_lib.BY_DATASET[dataset]
+  return [labels.names[labels.category_id(name.strip(), dataset=dataset, flag="--categories")]
+          for name in text.split(",")]
+
+
 def planned_runs(grid: str, seeds, out_dir: str, categories=None):
   dataset, all_categories = GRIDS[grid]
   categories = categories or all_categories
@@ -173,18 +192,21 @@ def planned_runs(grid: str, seeds, out_dir: str, categories=None):
 def main(argv):
   parser = cli.make_parser(__doc__)
   parser.add_argument("--grid", required=True, choices=sorted(GRIDS),
-                      help="camvid: the paper's five categories; voc: person; sweep: synthetic "
-                           "background:object ratios 2 to 300")
+                      help="camvid: the paper's five categories; voc: person (others with "
+                           "--categories); sweep: synthetic background:object ratios 2 to 300")
   parser.add_argument("--protocol", default="cpu", choices=sorted(PROTOCOLS),
                       help="settings of every run; the report header lists how they depart "
                            "from the paper's")
-  parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+  parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2],
+                      help="comma-separated seeds (default: 0,1,2)")
   parser.add_argument("--data_dir", default=None, help="dataset folder (default: per dataset)")
   parser.add_argument("--init", default=None,
                       help="backbone weights: ImageNet AlexNet (paper protocol), or a shared "
                            "backbone from pretrain_backbone.py (default for the cpu protocol: "
                            "pre-trained once into the grid's folder)")
-  parser.add_argument("--categories", default=None, help="a subset of the grid's categories")
+  parser.add_argument("--categories", default=None,
+                      help="comma-separated categories of the grid's dataset instead of the "
+                           "grid's own")
   parser.add_argument("--train_steps", type=int, default=None, help="override the protocol's")
   parser.add_argument("--width_mult", type=float, default=None,
                       help="override the protocol's network width (backbone included)")
@@ -205,6 +227,7 @@ def main(argv):
   parser.add_argument("--report", default=None,
                       help="report folder (default: results/<basename of --out>/<grid>-<protocol>)")
   args = parser.parse_args(argv)
+  chosen_categories = canonical_categories(args.categories, args.grid) if args.categories else None
   protocol = "sweep" if args.grid == "sweep" else args.protocol
   out_dir = os.path.join(args.out, f"{args.grid}-{protocol}")
   settings = dict(PROTOCOLS[protocol])
@@ -231,9 +254,7 @@ def main(argv):
   flags = run_flags(settings, init_path)
   if args.data_dir:
     flags.append(f"--data_dir={args.data_dir}")
-  seeds = [int(s) for s in args.seeds.split(",")]
-  categories = args.categories.split(",") if args.categories else None
-  runs = list(planned_runs(args.grid, seeds, out_dir, categories))
+  runs = list(planned_runs(args.grid, args.seeds, out_dir, chosen_categories))
   todo = sum(not os.path.exists(os.path.join(workdir, "results.json")) for workdir, _ in runs)
   durations = []
   for index, (workdir, run_specific) in enumerate(runs, 1):

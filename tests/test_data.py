@@ -318,6 +318,7 @@ def test_unknown_category_and_dataset():
   with pytest.raises(UserError, match="--dataset='kitti' is unknown"):
     sources.get_spec("kitti")
   assert sorted(config.DATASET_NAMES) == sorted(sources.DATASETS)  # what run.py's flags offer
+  assert sorted(categories.BY_DATASET) == sorted(sources.DATASETS)  # what reproduce.py checks
 
 
 def test_training_without_any_positive_is_refused():

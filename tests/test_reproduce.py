@@ -161,6 +161,20 @@ def test_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
     reproduce.main(["--grid=camvid", "--image_size=720", f"--out={tmp_path}"])
 
 
+def test_bad_seeds_or_categories_are_refused_before_anything_is_written(tmp_path, monkeypatch):
+  commands = []
+  monkeypatch.setattr(reproduce.subprocess, "run", _fake_subprocess(commands))
+  monkeypatch.setattr(report, "write_report", lambda runs, out, **kwargs: None)
+  with pytest.raises(UserError, match=r"--seeds='0,x' is not a comma-separated list"):
+    reproduce.main(["--grid=camvid", "--seeds=0,x", f"--out={tmp_path}"])
+  with pytest.raises(UserError, match=r"--categories='horse' is not a camvid category; valid: "):
+    reproduce.main(["--grid=camvid", "--categories=pole,horse", f"--out={tmp_path}"])
+  assert not commands and not list(tmp_path.iterdir())
+  reproduce.main(["--grid=voc", "--categories=TV", "--seeds=0", f"--out={tmp_path}"])
+  assert [os.path.basename(c[-2].split("=", 1)[1]) for c in commands[1:]] == [
+      "voc2012-tvmonitor-softmax-s0", "voc2012-tvmonitor-iou-s0"]  # aliases name the same runs
+
+
 def test_a_grid_resumes_only_with_its_own_settings(tmp_path, monkeypatch, capsys):
   commands = []
   monkeypatch.setattr(reproduce.subprocess, "run", _fake_subprocess(commands))

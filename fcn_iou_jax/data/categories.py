@@ -47,3 +47,7 @@ CAMVID = LabelSpace(
 )
 
 SYNTHETIC = LabelSpace(names=("background", "disk", "bar"), void=255)
+
+# The label space of each --dataset (config.DATASET_NAMES), without importing TensorFlow.
+BY_DATASET = {"voc2010": VOC, "voc2011": VOC, "voc2012": VOC, "camvid": CAMVID,
+              "synthetic": SYNTHETIC}

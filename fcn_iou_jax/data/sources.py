@@ -40,10 +40,12 @@ class DatasetSpec:
 
 
 DATASETS = {
-    **{f"voc{year}": DatasetSpec(f"voc{year}", categories.VOC, (375, 500), (500, 500))
+    **{f"voc{year}": DatasetSpec(f"voc{year}", categories.BY_DATASET[f"voc{year}"], (375, 500),
+                                 (500, 500))
        for year in voc.YEARS},
-    "camvid": DatasetSpec("camvid", categories.CAMVID, (360, 480), (360, 480)),
-    "synthetic": DatasetSpec("synthetic", categories.SYNTHETIC, (96, 128), (96, 128)),
+    "camvid": DatasetSpec("camvid", categories.BY_DATASET["camvid"], (360, 480), (360, 480)),
+    "synthetic": DatasetSpec("synthetic", categories.BY_DATASET["synthetic"], (96, 128),
+                             (96, 128)),
 }
 
 
