@@ -95,4 +95,5 @@ def parse_run_flags(argv, description):
   config = config_lib.Config(**values)
   workdir = args.workdir or os.path.join("runs", f"{config.dataset}-{config.category}-"
                                                  f"{config.loss}")
+  cli.check_output_folder(workdir, f"--workdir={workdir}", make=False)
   return config, workdir

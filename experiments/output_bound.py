@@ -10,6 +10,7 @@ near it by the output's resolution.
       --split=val --categories=road,building,pole,sign_symbol,fence
 """
 
+import os
 import sys
 
 from fcn_iou_jax import cli, config, run_log
@@ -27,6 +28,8 @@ def main(argv):
   args = parser.parse_args(argv)
   if args.out and not args.out.endswith(".json"):
     raise UserError(f"--out={args.out}: must end in .json")
+  if args.out:
+    cli.check_output_folder(os.path.dirname(args.out), f"--out={args.out}")
   # After parsing: these import TensorFlow, whose start-up lines would precede a flag error.
   import numpy as np  # pylint: disable=import-outside-toplevel
   from tqdm import tqdm  # pylint: disable=import-outside-toplevel

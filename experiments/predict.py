@@ -40,7 +40,7 @@ def main(argv):
   images = {path: _read_rgb(path) for path in args.images}  # fail before any work
   config = inference.load_config(args.workdir)
   model, params = inference.load_best_params(args.workdir, config)
-  os.makedirs(args.out, exist_ok=True)
+  cli.check_output_folder(args.out, f"--out={args.out}")
   for path, image in images.items():
     probs = inference.predict_probabilities(model, params, image, config.backbone,
                                             train.eval_input_scale(config))

@@ -65,6 +65,7 @@ def main(argv):
   args = parser.parse_args(argv)
   if not args.out.endswith(".npz"):
     raise UserError(f"--out={args.out}: must end in .npz")
+  cli.check_output_folder(os.path.dirname(args.out), f"--out={args.out}")
   # After parsing: these import TensorFlow, whose start-up lines would precede a flag error.
   from fcn_iou_jax import evaluation  # pylint: disable=import-outside-toplevel
   from fcn_iou_jax.data import pipeline, sources  # pylint: disable=import-outside-toplevel

@@ -343,6 +343,7 @@ def main(argv):
   if not os.path.isdir(args.runs):
     raise UserError(f"--runs={args.runs}: no such folder")
   bound = _read_bound(args.bound) if args.bound else None
+  cli.check_output_folder(args.out, f"--out={args.out}")
   cli.hide_accelerators_from_tensorflow()
   write_report(args.runs, args.out, title=args.title, data_dir=args.data_dir, bound=bound)
 

@@ -246,6 +246,10 @@ def main(argv):
       settings[key] = getattr(args, key)
   # JSON's own round trip, so that the record compares equal to the one read back later.
   settings = json.loads(json.dumps(settings))
+  report_dir = args.report or os.path.join("results", os.path.basename(args.out.rstrip("/")),
+                                           f"{args.grid}-{protocol}")
+  cli.check_output_folder(report_dir, f"--report={report_dir}", make=False)  # not after the grid
+  cli.check_output_folder(out_dir, f"--out={args.out}")
   record_grid(out_dir, {"grid": args.grid, "protocol": protocol, "settings": settings,
                         "init_path": args.init})
   init_path = args.init
@@ -273,8 +277,6 @@ def main(argv):
     minutes_left = left * sum(durations) / len(durations) / 60
     estimate = f"; {left} to go, about {minutes_left:.0f} min" if left else ""
     print(f"    finished in {durations[-1]:.0f} s{estimate}", flush=True)
-  report_dir = args.report or os.path.join("results", os.path.basename(args.out.rstrip("/")),
-                                           f"{args.grid}-{protocol}")
   import report  # pylint: disable=import-outside-toplevel  # imports TensorFlow: only now
   report.write_report(out_dir, report_dir, data_dir=args.data_dir)
 

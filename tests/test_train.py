@@ -198,6 +198,27 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, flags, message):
   assert result.stderr.strip().splitlines()[-1].startswith("error: ")
 
 
+@pytest.mark.parametrize("script, flag", [
+    ("run.py", "--workdir=FILE/run"), ("pretrain_backbone.py", "--out=FILE/b.npz"),
+    ("output_bound.py", "--out=FILE/bound.json"), ("report.py", "--out=FILE/report"),
+    ("reproduce.py", "--report=FILE/report"), ("predict.py", "--out=FILE/masks"),
+])
+def test_an_output_path_that_cannot_be_made_is_refused_first(tmp_path, script, flag, trained_run):
+  (tmp_path / "file").write_text("")
+  flag = flag.replace("FILE", str(tmp_path / "file"))
+  needs = {"run.py": ["--dataset=synthetic", "--category=disk"],
+           "pretrain_backbone.py": ["--dataset=synthetic"],
+           "output_bound.py": ["--dataset=synthetic", "--categories=disk"],
+           "report.py": [f"--runs={tmp_path}"],
+           "reproduce.py": ["--grid=sweep", f"--out={tmp_path / 'runs'}"],
+           "predict.py": [f"--workdir={trained_run[0]}", str(tmp_path / "image.png")]}[script]
+  Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "image.png")
+  result = _run_script(script, *needs, flag)
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert f"error: {flag}: cannot make the folder" in result.stderr
+  assert "Traceback" not in result.stderr and not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize("script, flags", [
     ("run.py", ["--category=person", "--loss=dice"]),
     ("run.py", ["--dataset=kitti", "--category=car"]),
@@ -268,7 +289,7 @@ def test_collapse_is_recognised_only_after_learning():
 
 
 def test_pretrained_shared_backbone_initialises_a_run(tmp_path):
-  backbone = tmp_path / "backbone.npz"
+  backbone = tmp_path / "new folder" / "backbone.npz"  # made by the command
   pretrain = _run_script("pretrain_backbone.py", "--dataset=synthetic", "--width_mult=0.0625",
                          "--image_size=48x64", "--crop_size=32x48", "--train_steps=3",
                          "--batch_size=2", "--score_splits=selection,val", f"--out={backbone}")
@@ -283,6 +304,10 @@ def test_pretrained_shared_backbone_initialises_a_run(tmp_path):
                         f"--out={tmp_path / 'never.npz'}")
   assert unknown.returncode == 2 and "--score_splits: hold not on disk" in unknown.stderr
   assert not (tmp_path / "never.npz").exists()  # refused before training
+  (tmp_path / "a file").write_text("")
+  unwritable = _run_script("pretrain_backbone.py", "--dataset=synthetic",
+                           f"--out={tmp_path / 'a file' / 'b.npz'}")
+  assert unwritable.returncode == 2 and "cannot make its folder" in unwritable.stderr
   finished = _run_cli(*_quick_flags(tmp_path / "run", 2), f"--init={backbone}",
                       "--crop_size=64x80")
   assert finished.returncode == 0, finished.stderr[-2000:]
