@@ -37,7 +37,7 @@ def main(argv):
   cli.add_dataset_flags(parser, default_dataset="camvid")
   parser.add_argument("--backbone", default="caffe", choices=config.BACKBONE_NAMES,
                       help="AlexNet layout (run.py's --backbone must match)")
-  parser.add_argument("--width_mult", type=float, default=0.25,
+  parser.add_argument("--width_mult", type=cli.positive(float, "width_mult"), default=0.25,
                       help="scales every channel count (run.py's --width_mult must match)")
   parser.add_argument("--fc6_kernel", type=int, default=6, choices=config.FC6_KERNELS,
                       help="fc6 as a 6x6 convolution (Long et al.) or the paper's literal 1x1")
@@ -49,9 +49,12 @@ def main(argv):
                       help="random rescale in [1/(1+s), 1+s] before the crop (default 0: off)")
   parser.add_argument("--colour_jitter", type=float, default=0.0,
                       help="random brightness/contrast/saturation strength (default 0: off)")
-  parser.add_argument("--batch_size", type=int, default=8, help="images per step")
-  parser.add_argument("--learning_rate", type=float, default=3e-4, help="Adam step size")
-  parser.add_argument("--train_steps", type=int, default=1500, help="Adam steps in all")
+  parser.add_argument("--batch_size", type=cli.positive(int, "batch_size"), default=8,
+                      help="images per step")
+  parser.add_argument("--learning_rate", type=cli.positive(float, "learning_rate"), default=3e-4,
+                      help="Adam step size")
+  parser.add_argument("--train_steps", type=cli.positive(int, "train_steps"), default=1500,
+                      help="Adam steps in all")
   parser.add_argument("--class_balance", default="median_frequency",
                       choices=["median_frequency", "none"],
                       help="per-class loss weights from the training pixels' class shares")

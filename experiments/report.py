@@ -281,8 +281,7 @@ def _settings_lines(record, runs_dir):
 def write_report(runs_dir, out_dir, *, title=None, data_dir=None, bound=None):
   runs = _load_runs(runs_dir)
   if not runs:
-    print(f"no finished runs under {runs_dir}")
-    return None
+    raise UserError(f"{runs_dir}: no finished runs (no run folder in it holds a results.json)")
   os.makedirs(out_dir, exist_ok=True)
   dataset, summary = summarise(runs, data_dir)
   record = reproduce.read_grid_record(runs_dir)

@@ -207,8 +207,9 @@ def main(argv):
   parser.add_argument("--categories", default=None,
                       help="comma-separated categories of the grid's dataset instead of the "
                            "grid's own")
-  parser.add_argument("--train_steps", type=int, default=None, help="override the protocol's")
-  parser.add_argument("--width_mult", type=float, default=None,
+  parser.add_argument("--train_steps", type=cli.positive(int, "train_steps"), default=None,
+                      help="override the protocol's")
+  parser.add_argument("--width_mult", type=cli.positive(float, "width_mult"), default=None,
                       help="override the protocol's network width (backbone included)")
   parser.add_argument("--fc6_kernel", type=int, default=None, choices=config.FC6_KERNELS,
                       help="override the protocol's fc6: 6x6 (Long et al.) or the paper's "

@@ -78,6 +78,21 @@ def check_output_folder(folder: str, flag_text: str, *, make: bool = True):
     raise UserError(f"{flag_text}: the folder {existing} is not writable")
 
 
+def positive(kind, flag: str):
+  """A parser of a positive ``kind`` (int or float) for ``--flag``; UserError naming the flag."""
+
+  def parse(text: str):
+    try:
+      value = kind(text)
+    except ValueError as error:
+      raise UserError(f"--{flag}={text!r} is not a number") from error
+    if not value > 0:
+      raise UserError(f"--{flag}={text!r} must be positive")
+    return value
+
+  return parse
+
+
 HUGE_PAGES_TUNABLE = "glibc.malloc.hugetlb=1"
 
 

@@ -12,6 +12,8 @@ Every name and shape is checked; any mismatch is an error naming the key.
 from __future__ import annotations
 
 import os
+import pickle
+import zipfile
 
 import numpy as np
 
@@ -29,15 +31,23 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
   if not os.path.isfile(path):
     raise UserError(f"--init: weights file {path} does not exist")
   if path.endswith(".npz"):
-    with np.load(path) as archive:
-      return {key: archive[key] for key in archive.files}
+    try:
+      with np.load(path) as archive:
+        return {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+      raise UserError(f"--init: {path} is not an .npz of arrays ({type(error).__name__})") \
+          from error
   if path.endswith((".pth", ".pt")):
     try:
       import torch  # pylint: disable=import-outside-toplevel
     except ImportError as error:
       raise UserError(f"--init: reading {path} needs torch (pip install torch), or convert it "
                       "to .npz with experiments/convert_weights.py") from error
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+      state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+      raise UserError(f"--init: {path} is not a torch state dict ({type(error).__name__})") \
+          from error
     return {key: value.numpy() for key, value in state.items()}
   raise UserError(f"--init: {path} is neither .npz nor .pth")
 

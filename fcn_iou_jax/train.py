@@ -78,6 +78,13 @@ def _check_config(config: Config):
     raise UserError("--train_steps, --eval_every and --log_every must be positive")
   if config.warmup_steps < 0:
     raise UserError(f"--warmup_steps={config.warmup_steps} must be 0 (no warm-up) or positive")
+  for flag, value in (("width_mult", config.width_mult), ("learning_rate", config.learning_rate)):
+    if not value > 0:
+      raise UserError(f"--{flag}={value} must be positive")
+  if not 0 <= config.dropout_rate < 1:
+    raise UserError(f"--dropout_rate={config.dropout_rate} must be in [0, 1)")
+  if config.weight_decay < 0:
+    raise UserError(f"--weight_decay={config.weight_decay} must be 0 (none) or positive")
 
 
 def _claim_workdir(config: Config, workdir: str):

@@ -1,5 +1,7 @@
 """ImageNet AlexNet weights load with the right layout (checked against SciPy)."""
 
+import importlib.util
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -81,6 +83,16 @@ def test_unreadable_paths_are_user_errors(tmp_path):
   (tmp_path / "weights.bin").write_bytes(b"x")
   with pytest.raises(UserError, match="neither"):
     pretrained.read_state_dict(str(tmp_path / "weights.bin"))
+  (tmp_path / "text.npz").write_text("not an archive")
+  with pytest.raises(UserError, match=r"text\.npz is not an \.npz of arrays"):
+    pretrained.read_state_dict(str(tmp_path / "text.npz"))
+  np.savez(tmp_path / "objects.npz", conv=np.array([{"a": 1}], dtype=object))
+  with pytest.raises(UserError, match=r"objects\.npz is not an \.npz of arrays"):
+    pretrained.read_state_dict(str(tmp_path / "objects.npz"))
+  if importlib.util.find_spec("torch"):
+    (tmp_path / "text.pth").write_text("not a state dict")
+    with pytest.raises(UserError, match=r"text\.pth is not a torch state dict"):
+      pretrained.read_state_dict(str(tmp_path / "text.pth"))
 
 
 def test_export_then_load_gives_back_the_same_backbone(model_and_params):

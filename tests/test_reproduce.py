@@ -224,6 +224,10 @@ def test_report_without_grid_record_says_settings_are_unknown(tmp_path):
   text = (tmp_path / "out" / "report.md").read_text()
   assert "Settings not recorded (no grid.json" in text
   assert text.startswith("# IoU loss vs softmax loss: runs\n")
+  (tmp_path / "empty").mkdir()
+  with pytest.raises(UserError, match="empty: no finished runs"):
+    report.write_report(str(tmp_path / "empty"), str(tmp_path / "nothing"))
+  assert not (tmp_path / "nothing").exists()
 
 
 def test_commands_restart_once_with_huge_pages_unless_the_user_chose(monkeypatch):

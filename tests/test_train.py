@@ -190,6 +190,12 @@ def test_sigkill_then_rerun_resumes_without_losing_evaluations(tmp_path):
      "--crop_size=64x64 is larger than the training size 48x64"),
     (["--dataset=synthetic", "--category=disk", "--warmup_steps=-5"],
      "--warmup_steps=-5 must be 0 (no warm-up) or positive"),
+    (["--dataset=synthetic", "--category=disk", "--width_mult=0"],
+     "--width_mult=0.0 must be positive"),
+    (["--dataset=synthetic", "--category=disk", "--learning_rate=-1"],
+     "--learning_rate=-1.0 must be positive"),
+    (["--dataset=synthetic", "--category=disk", "--dropout_rate=1.5"],
+     "--dropout_rate=1.5 must be in [0, 1)"),
 ])
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, flags, message):
   result = _run_cli(*flags, f"--workdir={tmp_path / 'w'}")
@@ -236,6 +242,20 @@ def test_flag_errors_come_before_tensorflow_starts(script, flags):
   assert result.returncode == 2
   assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
   assert result.stderr.startswith("error: argument --")
+
+
+@pytest.mark.parametrize("script, flag", [
+    ("pretrain_backbone.py", "--batch_size=0"), ("pretrain_backbone.py", "--train_steps=-3"),
+    ("pretrain_backbone.py", "--width_mult=0"), ("pretrain_backbone.py", "--learning_rate=0"),
+    ("reproduce.py", "--train_steps=0"), ("reproduce.py", "--width_mult=-1"),
+])
+def test_sizes_and_rates_must_be_positive(script, flag, tmp_path):
+  result = _run_script(script, flag, "--grid=camvid" if script == "reproduce.py" else
+                       f"--out={tmp_path / 'b.npz'}")
+  assert result.returncode == 2
+  name, value = flag.split("=")
+  assert result.stderr.strip() == f"error: {name}='{value}' must be positive"
+  assert not list(tmp_path.iterdir())
 
 
 SCRIPTS = ("run.py", "evaluate.py", "predict.py", "class_ratios.py", "pretrain_backbone.py",
