@@ -63,12 +63,6 @@ def check_output_folder(folder: str, flag_text: str, *, make: bool = True):
   starts; a UserError that begins with ``flag_text`` (e.g. ``--out=x/y.npz``) if it cannot be
   made or written to."""
   folder = os.path.abspath(folder or ".")
-  if make:
-    try:
-      os.makedirs(folder, exist_ok=True)
-    except OSError as error:
-      raise UserError(f"{flag_text}: cannot make the folder {folder} ({error.strerror})") \
-          from error
   existing = folder
   while not os.path.exists(existing):
     existing = os.path.dirname(existing)
@@ -76,6 +70,12 @@ def check_output_folder(folder: str, flag_text: str, *, make: bool = True):
     raise UserError(f"{flag_text}: cannot make the folder {folder} ({existing} is a file)")
   if not os.access(existing, os.W_OK):
     raise UserError(f"{flag_text}: the folder {existing} is not writable")
+  if make:
+    try:
+      os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+      raise UserError(f"{flag_text}: cannot make the folder {folder} ({error.strerror})") \
+          from error
 
 
 def positive(kind, flag: str):

@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments"))
 
+import pretrain_backbone  # pylint: disable=wrong-import-position
 import report  # pylint: disable=wrong-import-position
 import reproduce  # pylint: disable=wrong-import-position
 from fcn_iou_jax import cli  # pylint: disable=wrong-import-position
@@ -173,6 +174,21 @@ def test_bad_seeds_or_categories_are_refused_before_anything_is_written(tmp_path
   reproduce.main(["--grid=voc", "--categories=TV", "--seeds=0", f"--out={tmp_path}"])
   assert [os.path.basename(c[-2].split("=", 1)[1]) for c in commands[1:]] == [
       "voc2012-tvmonitor-softmax-s0", "voc2012-tvmonitor-iou-s0"]  # aliases name the same runs
+
+
+@pytest.mark.parametrize("command, flag", [
+    (pretrain_backbone, "--batch_size=0"), (pretrain_backbone, "--train_steps=-3"),
+    (pretrain_backbone, "--width_mult=0"), (pretrain_backbone, "--learning_rate=0"),
+    (reproduce, "--train_steps=0"), (reproduce, "--width_mult=-1"),
+])
+def test_sizes_and_rates_must_be_positive(command, flag, tmp_path):
+  required = ["--grid=camvid"] if command is reproduce else [f"--out={tmp_path / 'b.npz'}"]
+  name, value = flag.split("=")
+  with pytest.raises(UserError, match=f"^{name}='{value}' must be positive$"):
+    command.main([flag, *required])
+  with pytest.raises(UserError, match=f"^{name}='many' is not a number$"):
+    command.main([f"{name}=many", *required])
+  assert not list(tmp_path.iterdir())
 
 
 def test_a_grid_resumes_only_with_its_own_settings(tmp_path, monkeypatch, capsys):

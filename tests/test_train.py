@@ -231,7 +231,7 @@ def test_an_output_path_that_cannot_be_made_is_refused_first(tmp_path, script, f
     ("evaluate.py", ["--workdir=w", "--split=holdout"]),
     ("predict.py", ["--workdir=w", "--out=o", "--threshold=half", "a.png"]),
     ("class_ratios.py", ["--dataset=kitti"]),
-    ("pretrain_backbone.py", ["--out=b.npz", "--train_steps=many"]),
+    ("pretrain_backbone.py", ["--out=b.npz", "--fc6_kernel=3"]),
     ("reproduce.py", ["--grid=kitti"]),
     ("report.py", ["--runs=r", "--out=o", "--title"]),
     ("output_bound.py", ["--dataset=kitti", "--categories=car"]),
@@ -242,20 +242,6 @@ def test_flag_errors_come_before_tensorflow_starts(script, flags):
   assert result.returncode == 2
   assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
   assert result.stderr.startswith("error: argument --")
-
-
-@pytest.mark.parametrize("script, flag", [
-    ("pretrain_backbone.py", "--batch_size=0"), ("pretrain_backbone.py", "--train_steps=-3"),
-    ("pretrain_backbone.py", "--width_mult=0"), ("pretrain_backbone.py", "--learning_rate=0"),
-    ("reproduce.py", "--train_steps=0"), ("reproduce.py", "--width_mult=-1"),
-])
-def test_sizes_and_rates_must_be_positive(script, flag, tmp_path):
-  result = _run_script(script, flag, "--grid=camvid" if script == "reproduce.py" else
-                       f"--out={tmp_path / 'b.npz'}")
-  assert result.returncode == 2
-  name, value = flag.split("=")
-  assert result.stderr.strip() == f"error: {name}='{value}' must be positive"
-  assert not list(tmp_path.iterdir())
 
 
 SCRIPTS = ("run.py", "evaluate.py", "predict.py", "class_ratios.py", "pretrain_backbone.py",
@@ -327,7 +313,7 @@ def test_pretrained_shared_backbone_initialises_a_run(tmp_path):
   (tmp_path / "a file").write_text("")
   unwritable = _run_script("pretrain_backbone.py", "--dataset=synthetic",
                            f"--out={tmp_path / 'a file' / 'b.npz'}")
-  assert unwritable.returncode == 2 and "cannot make its folder" in unwritable.stderr
+  assert unwritable.returncode == 2 and "a file is a file)" in unwritable.stderr
   finished = _run_cli(*_quick_flags(tmp_path / "run", 2), f"--init={backbone}",
                       "--crop_size=64x80")
   assert finished.returncode == 0, finished.stderr[-2000:]
