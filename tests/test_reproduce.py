@@ -104,6 +104,12 @@ def test_a_report_without_val_scores_measures_on_the_selection_split(tmp_path):
   assert "iou_gain_vs_ratio.png" in text and (tmp_path / "out" / "iou_gain_vs_ratio.png").exists()
 
 
+def test_report_says_why_it_has_no_class_ratios(tmp_path, monkeypatch, capsys):
+  monkeypatch.setenv("FCN_IOU_OFFLINE", "1")
+  assert report._ratios("camvid", str(tmp_path / "missing"), "train") == {}
+  assert "note: no background:object ratios in the report (--data_dir=" in capsys.readouterr().err
+
+
 def test_report_refuses_a_bound_file_it_cannot_read(tmp_path):
   (tmp_path / "runs").mkdir()
   for content in ("not json", '{"dataset": "camvid"}'):
