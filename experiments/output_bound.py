@@ -14,6 +14,7 @@ import os
 import sys
 
 from fcn_iou_jax import cli, config, run_log
+from fcn_iou_jax.data import categories
 from fcn_iou_jax.errors import UserError
 
 
@@ -28,6 +29,8 @@ def main(argv):
   args = parser.parse_args(argv)
   if args.out and not args.out.endswith(".json"):
     raise UserError(f"--out={args.out}: must end in .json")
+  ids = categories.BY_DATASET[args.dataset].category_ids(args.categories, dataset=args.dataset,
+                                                         flag="--categories")
   if args.out:
     cli.check_output_folder(os.path.dirname(args.out), f"--out={args.out}")
   # After parsing: these import TensorFlow, whose start-up lines would precede a flag error.
@@ -38,8 +41,6 @@ def main(argv):
   cli.hide_accelerators_from_tensorflow()
   source = sources.Source(args.dataset, data_dir=args.data_dir, prepared_dir=args.prepared_dir)
   labels = source.spec.labels
-  ids = {name: labels.category_id(name, dataset=args.dataset, flag="--categories")
-         for name in args.categories.split(",")}
   totals = {name: {"tp": 0, "fp": 0, "fn": 0} for name in ids}
   examples = source.examples(args.split).as_numpy_iterator()
   for example in tqdm(examples, total=source.num_examples(args.split), unit="image"):

@@ -170,8 +170,8 @@ def canonical_categories(text: str, grid: str) -> list[str]:
   ``tv`` and ``tvmonitor`` name the same runs); UserError listing valid names."""
   dataset = GRIDS[grid][0]
   labels = categories_lib.BY_DATASET[dataset]
-  return [labels.names[labels.category_id(name.strip(), dataset=dataset, flag="--categories")]
-          for name in text.split(",")]
+  ids = labels.category_ids(text, dataset=dataset, flag="--categories")
+  return [labels.names[category] for category in ids.values()]
 
 
 def planned_runs(grid: str, seeds, out_dir: str, categories=None):

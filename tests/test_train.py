@@ -263,6 +263,15 @@ def test_help_keeps_the_example_commands_and_explains_every_flag(script):
     assert not (flag_alone and not following.startswith(" " * 8)), f"no help for {line.strip()}"
 
 
+def test_category_names_are_checked_before_the_data_is_read(tmp_path):
+  result = _run_script("output_bound.py", "--dataset=camvid", f"--data_dir={tmp_path}",
+                       "--categories=pole,horse")
+  assert result.returncode == 2
+  assert result.stderr.strip() == ("error: --categories='horse' is not a camvid category; valid: "
+                                   "sky, building, pole, road, pavement, tree, sign_symbol, "
+                                   "fence, car, pedestrian, bicyclist")
+
+
 def test_evaluate_reproduces_the_final_evaluation(trained_run):
   workdir, results = trained_run
   finished = _run_script("evaluate.py", f"--workdir={workdir}", "--split=test")

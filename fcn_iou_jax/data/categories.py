@@ -24,6 +24,11 @@ class LabelSpace:
       raise UserError(f"{flag}={name!r} is not a {dataset} category; valid: {valid}")
     return lookup[key]
 
+  def category_ids(self, names: str, *, dataset: str, flag: str) -> dict[str, int]:
+    """Each name of the comma-separated ``names`` with its id; UserError as
+    :meth:`category_id` on the first unknown one."""
+    return {name: self.category_id(name, dataset=dataset, flag=flag) for name in names.split(",")}
+
 
 def _normalise(name: str) -> str:
   return "".join(ch for ch in name.lower() if ch.isalnum() or ch == "_").replace("_", "")
