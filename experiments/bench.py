@@ -1,4 +1,4 @@
-"""Benchmarks: train step vs PyTorch, the loss kernel, the input pipeline, compile time.
+"""Benchmarks: train step vs PyTorch, the loss kernels, the input pipeline, compile time.
 
   python experiments/bench.py                       # everything but time_to_result
   python experiments/bench.py --only=matmul         # does --dtype=bfloat16 pay on this CPU?
@@ -90,6 +90,7 @@ def main(argv):
     results["matmul"] = kernels.bench_matmul(args.repeats)
   if "loss" in selected:
     results["loss"] = kernels.bench_loss(args.repeats * 4)
+    results["multiclass_loss"] = kernels.bench_multiclass_loss(args.repeats)
   if "pipeline" in selected:
     rows = results.get("train_step", {}).get("rows", [])
     step_rate = max((r["jax_images_per_sec"] for r in rows), default=0.0)

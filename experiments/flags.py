@@ -9,7 +9,7 @@ from fcn_iou_jax import cli, config as config_lib, losses, models
 from fcn_iou_jax.errors import UserError
 
 CHOICES = {
-    "dataset": sorted(config_lib.DATASET_NAMES), "loss": sorted(losses.LOSSES),
+    "dataset": sorted(config_lib.DATASET_NAMES), "loss": losses.LOSS_NAMES,
     "backbone": list(config_lib.BACKBONE_NAMES), "optimizer": ["sgd", "adam"],
     "parallel": ["pmap", "jit"], "dtype": ["float32", "bfloat16"],
     "fc6_kernel": list(config_lib.FC6_KERNELS),
@@ -35,7 +35,8 @@ HELP = {
     "dropout_rate": "dropout after fc6 and fc7 in training",
     "learn_upsampling": "train the stride-32 deconvolution instead of keeping it bilinear",
     "init": "scratch, or a .npz/.pth ImageNet AlexNet state dict",
-    "loss": "iou: soft IoU (Eq. 5, FCN_IoU); softmax: per-pixel cross-entropy (FCN_acc)",
+    "loss": ("iou: soft IoU (Eq. 5, FCN_IoU); lovasz: Lovász hinge (Berman et al. 2018); "
+             "softmax: per-pixel cross-entropy (FCN_acc)"),
     "optimizer": "sgd (with momentum, the paper's) or adam",
     "learning_rate": "step size, fixed unless --warmup_steps",
     "momentum": "SGD momentum (unused by adam)",

@@ -27,7 +27,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from fcn_iou_jax import config, losses, models, pretrained, steps
+from fcn_iou_jax import config, losses, metrics, models, pretrained, steps
 from fcn_iou_jax.data import statistics
 from fcn_iou_jax.errors import UserError
 
@@ -103,9 +103,9 @@ def main(argv):
       device_count=parallel.pipeline_device_count).as_numpy_iterator()
   bar = tqdm(range(1, args.train_steps + 1), unit="step", mininterval=2.0)
   for step in bar:
-    state, metrics = parallel.train(state, parallel.put_batch(next(batches)))
+    state, step_metrics = parallel.train(state, parallel.put_batch(next(batches)))
     if step % 50 == 0:
-      loss = float(parallel.first(metrics["loss"]))
+      loss = float(parallel.first(step_metrics["loss"]))
       if not np.isfinite(loss):
         raise UserError(f"loss became {loss} at step {step}; lower --learning_rate")
       bar.set_postfix(loss=f"{loss:.3f}")
@@ -117,9 +117,10 @@ def main(argv):
   image_size = args.image_size or source.spec.train_size
   host_params = jax.device_get(params)
   for split in score_splits:
-    ious = evaluation.class_ious(model, host_params, source, split,
-                                 input_scale=image_size[0] / source.spec.train_size[0],
-                                 backbone=args.backbone)
+    confusion = evaluation.split_confusion(
+        model, host_params, source, split, input_scale=image_size[0] / source.spec.train_size[0],
+        backbone=args.backbone)
+    ious = [iou or 0.0 for iou in metrics.segmentation_scores(confusion)["per_class_iou"]]
     print(f"{split} IoU per class (argmax, %): "
           + ", ".join(f"{name} {100 * iou:.1f}" for name, iou in zip(labels.names, ious)))
 

@@ -37,7 +37,7 @@ class Config:
   learn_upsampling: bool = False  # the stride-32 bilinear deconvolution stays fixed by default
   init: str = "scratch"  # scratch | path to ImageNet AlexNet weights (.npz or .pth)
   # Objective and optimiser.
-  loss: str = "iou"  # iou (soft IoU, Eq. 5) | softmax (per-pixel cross-entropy, FCN_acc)
+  loss: str = "iou"  # iou (soft IoU, Eq. 5) | lovasz (Lovász hinge) | softmax (FCN_acc)
   optimizer: str = "sgd"  # sgd (with momentum) | adam
   learning_rate: float = 1e-4
   warmup_steps: int = 0  # not in the paper: linear learning-rate warm-up from 0 (0: none)

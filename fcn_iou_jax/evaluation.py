@@ -7,6 +7,7 @@ import math
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from fcn_iou_jax import metrics
 from fcn_iou_jax.data import pipeline
@@ -44,28 +45,33 @@ def evaluate_split(steps, params, source, split: str, *, category_id: int, batch
   return accumulator.result()
 
 
-def class_ious(model, params, source, split: str, *, backbone: str, input_scale: float = 1.0,
-               batch_size: int = 4) -> list[float]:
-  """Each class's dataset-level IoU (Eq. 1, one class against the rest) of the argmax of a
-  multi-class ``model`` on ``split``, counted on original-resolution labels without void
-  pixels; one process (a check of a pre-trained backbone, not a run's evaluation)."""
+def split_confusion(model, params, source, split: str, *, backbone: str,
+                    input_scale: float = 1.0, batch_size: int = 4) -> np.ndarray:
+  """The ``[C, C]`` int64 confusion matrix (rows: labels) of the argmax of a multi-class
+  ``model`` on ``split``, counted on original-resolution labels without void pixels.
+
+  Each process counts its own shard of the split; the matrices of all processes are summed
+  (as int32 halves, so that they stay exact without 64-bit collectives).
+  """
   num_classes = len(source.spec.labels.names)
+  processes = jax.process_count()
   dataset = pipeline.make_eval_dataset(
-      source.examples(split), category_id=None, void=source.spec.labels.void,
-      pad_to=source.spec.eval_size, batch_size=batch_size, backbone=backbone,
-      input_scale=input_scale)
+      source.examples(split, shard_index=jax.process_index(), shard_count=processes),
+      category_id=None, void=source.spec.labels.void, pad_to=source.spec.eval_size,
+      batch_size=batch_size, backbone=backbone, input_scale=input_scale)
 
   @functools.partial(jax.jit, static_argnums=2)
-  def predict(params, images, label_shape):
-    logits = model.apply({"params": params}, images)
+  def count(params, batch, label_shape):
+    logits = model.apply({"params": params}, batch["image"])
     logits = jax.image.resize(logits, (*label_shape, num_classes), "bilinear")
-    return logits.argmax(-1)
+    return metrics.confusion_matrix(logits.argmax(-1), batch["label"], batch["mask"],
+                                    num_classes)
 
-  totals = {"tp": 0, "fp": 0, "fn": 0}
+  accumulator = metrics.ConfusionAccumulator(num_classes)
   for batch in dataset.as_numpy_iterator():
-    predicted = predict(params, batch["image"], batch["label"].shape)
-    counts = metrics.class_confusion_counts(predicted, batch["label"], batch["mask"],
-                                            num_classes)
-    totals = {name: totals[name] + counts[name] for name in totals}
-  return [metrics.iou_from_counts(tp, fp, fn)
-          for tp, fp, fn in zip(totals["tp"], totals["fp"], totals["fn"])]
+    batch = {key: batch[key] for key in ("image", "label", "mask")}
+    accumulator.add(count(params, batch, batch["label"].shape))
+  if processes == 1:
+    return accumulator.matrix
+  halves = multihost_utils.process_allgather(metrics.split_int64(accumulator.matrix))
+  return metrics.join_int64(*halves).sum(axis=0)

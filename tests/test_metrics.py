@@ -1,5 +1,7 @@
-"""Dataset-level IoU (Eq. 1) from accumulated counts, against NumPy, and per-image IoU."""
+"""Dataset-level IoU (Eq. 1) from accumulated counts, against NumPy, and per-image IoU; the
+C-class confusion matrix and its scores against bincount and per-class loops."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -65,15 +67,62 @@ def test_threshold_is_strictly_greater_than_half():
   assert (int(counts["tp"]), int(counts["fn"])) == (1, 1)
 
 
-def test_class_counts_are_one_against_the_rest_under_the_mask():
-  labels = np.array([[0, 0, 1, 2], [2, 2, 1, 3]])
-  predictions = np.array([[0, 1, 1, 2], [2, 0, 3, 3]])
-  mask = np.array([[1, 1, 1, 1], [1, 1, 1, 0]])  # the last pixel (3 as 3) does not count
-  counts = metrics.class_confusion_counts(predictions, labels, mask, num_classes=4)
-  # class 0: predicted at (0,0) right and (1,1) wrong; label 0 at (0,0), (0,1).
-  # class 1: predicted at (0,1) wrong, (0,2) right; label 1 at (0,2), (1,2).
-  # class 2: predicted at (0,3), (1,0) right; label 2 also at (1,1).
-  # class 3: predicted at (1,2) wrong; the only label 3 is masked.
-  np.testing.assert_array_equal(counts["tp"], [1, 1, 2, 0])
-  np.testing.assert_array_equal(counts["fp"], [1, 1, 0, 1])
-  np.testing.assert_array_equal(counts["fn"], [1, 1, 1, 0])
+def _random_segmentation(seed, shape, num_classes, void=255):
+  rng = np.random.default_rng(seed)
+  labels = rng.integers(0, num_classes, shape)
+  labels[rng.uniform(size=shape) < 0.15] = void
+  predictions = rng.integers(0, num_classes, shape)
+  return predictions, labels, (labels != void).astype(np.uint8)
+
+
+def test_confusion_matrix_equals_bincount_without_void():
+  predictions, labels, mask = _random_segmentation(0, (3, 17, 23), num_classes=5)
+  confusion = np.asarray(jax.jit(metrics.confusion_matrix, static_argnums=3)(
+      predictions, labels, mask, 5))
+  valid = mask > 0
+  expected = np.bincount(labels[valid] * 5 + predictions[valid], minlength=25).reshape(5, 5)
+  np.testing.assert_array_equal(confusion, expected)
+  assert confusion.sum() == valid.sum()
+
+
+def test_segmentation_scores_against_per_class_loops():
+  predictions, labels, mask = _random_segmentation(1, (2, 30, 30), num_classes=6)
+  predictions[predictions == 4] = 0  # class 4: labelled but never predicted
+  labels[labels == 5] = 255          # class 5: predicted but never labelled
+  mask = (labels != 255).astype(np.uint8)
+  accumulator = metrics.ConfusionAccumulator(7)  # class 6: in neither
+  for image in range(2):
+    accumulator.add(metrics.confusion_matrix(predictions[image], labels[image], mask[image], 7))
+  scores = metrics.segmentation_scores(accumulator.matrix)
+  valid = mask > 0
+  y, p = labels[valid], predictions[valid]
+  ious, accuracies, weighted = [], [], 0.0
+  for c in range(7):
+    tp, fp, fn = np.sum((p == c) & (y == c)), np.sum((p == c) & (y != c)), np.sum((p != c) & (y == c))
+    if tp + fp + fn == 0:
+      assert scores["per_class_iou"][c] is None
+      continue
+    ious.append(tp / (tp + fp + fn))
+    assert scores["per_class_iou"][c] == pytest.approx(ious[-1])
+    if np.sum(y == c):
+      accuracies.append(tp / np.sum(y == c))
+      weighted += np.sum(y == c) / y.size * ious[-1]
+  assert scores["per_class_iou"][4] == 0.0 and scores["per_class_iou"][5] == 0.0
+  assert scores["miou"] == pytest.approx(np.mean(ious))  # 6 of 7 classes appear
+  assert scores["pixel_accuracy"] == pytest.approx(np.mean(y == p))
+  assert scores["mean_class_accuracy"] == pytest.approx(np.mean(accuracies))
+  assert scores["frequency_weighted_iou"] == pytest.approx(weighted)
+
+
+def test_counts_past_int32_stay_exact_on_the_host_and_across_hosts():
+  # VOC val at full size is 1,449 x 500 x 500 = 3.6e8 pixels; sum past 2^31 to be sure.
+  per_batch = np.array([[2**30, 3], [5, 2**30 - 1]], np.int32)
+  accumulator = metrics.ConfusionAccumulator(2)
+  for _ in range(8):
+    accumulator.add(per_batch)
+  assert accumulator.matrix[0, 0] == 8 * 2**30 and accumulator.matrix[1, 1] == 8 * (2**30 - 1)
+  high, low = metrics.split_int64(accumulator.matrix)
+  assert high.dtype == low.dtype == np.int32
+  np.testing.assert_array_equal(metrics.join_int64(high, low), accumulator.matrix)
+  assert metrics.segmentation_scores(accumulator.matrix)["per_class_iou"][0] == pytest.approx(
+      2**30 / (2**30 + 3 + 5))
