@@ -38,7 +38,8 @@ def main(argv):
                                      category_id=category_id,
                                      batch_size=args.batch_size or config.eval_batch_size,
                                      backbone=config.backbone,
-                                     input_scale=train.eval_input_scale(config))
+                                     input_scale=train.eval_input_scale(config),
+                                     input_mean=config.input_mean)
   result = {key: result[key] for key in ("iou", "per_image_iou", "tp", "fp", "fn")}
   path = os.path.join(args.workdir, f"eval_{args.split}.json")
   run_log.write_json(path, result)

@@ -34,7 +34,10 @@ HELP = {
                   "literal 1x1 C6)",
     "dropout_rate": "dropout after fc6 and fc7 in training",
     "learn_upsampling": "train the stride-32 deconvolution instead of keeping it bilinear",
-    "init": "scratch, or a .npz/.pth ImageNet AlexNet state dict",
+    "init": "scratch, or ImageNet AlexNet weights: .npz, .pth, MatConvNet .mat or .caffemodel "
+            "(experiments/convert_weights.py)",
+    "input_mean": "caffe layout: B,G,R mean subtracted from the 0-255 input (default: the "
+                  "mean that came with the --init weights, else Caffe's ImageNet mean)",
     "loss": ("iou: soft IoU (Eq. 5, FCN_IoU); lovasz: Lovász hinge (Berman et al. 2018); "
              "softmax: per-pixel cross-entropy (FCN_acc)"),
     "optimizer": "sgd (with momentum, the paper's) or adam",
@@ -66,6 +69,16 @@ def _bool(text: str) -> bool:
   raise UserError(f"expected true or false, got {text!r}")
 
 
+def _parse_mean(text: str) -> tuple[float, float, float]:
+  try:
+    values = tuple(float(v) for v in text.split(","))
+  except ValueError as error:
+    raise UserError(f"--input_mean={text!r} is not B,G,R, e.g. 104,117,123") from error
+  if len(values) != 3:
+    raise UserError(f"--input_mean={text!r} needs 3 values, B,G,R")
+  return values
+
+
 def parse_run_flags(argv, description):
   """``(Config, workdir)`` from ``--flag=value`` arguments; UserError on any bad flag."""
   parser = cli.make_parser(description)
@@ -75,6 +88,8 @@ def parse_run_flags(argv, description):
     kind = {bool: _bool, int: int, float: float}.get(type(default), str)
     if field.name in ("image_size", "crop_size"):
       kind = cli.parse_size(field.name)
+    if field.name == "input_mean":
+      kind = _parse_mean
     parser.add_argument(f"--{field.name}", type=kind, default=default,
                         choices=CHOICES.get(field.name), help=HELP[field.name])
   parser.add_argument("--workdir", default=None,

@@ -43,7 +43,7 @@ def main(argv):
   cli.check_output_folder(args.out, f"--out={args.out}")
   for path, image in images.items():
     probs = inference.predict_probabilities(model, params, image, config.backbone,
-                                            train.eval_input_scale(config))
+                                            train.eval_input_scale(config), config.input_mean)
     mask = probs > args.threshold
     name = os.path.splitext(os.path.basename(path))[0]
     Image.fromarray((mask * 255).astype(np.uint8)).save(os.path.join(args.out, f"{name}_mask.png"))

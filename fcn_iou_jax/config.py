@@ -35,7 +35,9 @@ class Config:
   fc6_kernel: int = 6  # 6: Long et al. (ImageNet fc6 transplants); 1: the paper's literal 1x1
   dropout_rate: float = 0.5
   learn_upsampling: bool = False  # the stride-32 bilinear deconvolution stays fixed by default
-  init: str = "scratch"  # scratch | path to ImageNet AlexNet weights (.npz or .pth)
+  init: str = "scratch"  # scratch | ImageNet AlexNet weights (.npz, .pth, .mat, .caffemodel)
+  # caffe layout's BGR input mean; None: the --init weights' own, else Caffe's ImageNet mean.
+  input_mean: tuple[float, float, float] | None = None
   # Objective and optimiser.
   loss: str = "iou"  # iou (soft IoU, Eq. 5) | lovasz (Lovász hinge) | softmax (FCN_acc)
   optimizer: str = "sgd"  # sgd (with momentum) | adam

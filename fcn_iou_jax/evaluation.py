@@ -14,13 +14,14 @@ from fcn_iou_jax.data import pipeline
 
 
 def evaluate_split(steps, params, source, split: str, *, category_id: int, batch_size: int,
-                   backbone: str, input_scale: float = 1.0) -> dict:
+                   backbone: str, input_scale: float = 1.0, input_mean=None) -> dict:
   """``{iou, per_image_iou, tp, fp, fn, tn, images}`` of ``params`` on ``split``.
 
   Images keep their original resolution, padded to the dataset's static eval shape with
   ``mask = 0``. Each process evaluates its own shard; counts are gathered from all.
   ``batch_size`` is the global eval batch; ``input_scale`` resizes the network's input
-  (for models trained on resized images), never the labels.
+  (for models trained on resized images), never the labels; ``input_mean`` is the caffe
+  layout's BGR input mean (``None``: Caffe's ImageNet mean).
   """
   processes = jax.process_count()
   local_batch = batch_size // processes
@@ -28,7 +29,7 @@ def evaluate_split(steps, params, source, split: str, *, category_id: int, batch
   dataset = pipeline.make_eval_dataset(
       source.examples(split, shard_index=jax.process_index(), shard_count=processes),
       category_id=category_id, void=source.spec.labels.void, pad_to=pad_to,
-      batch_size=local_batch, backbone=backbone, input_scale=input_scale)
+      batch_size=local_batch, backbone=backbone, input_scale=input_scale, input_mean=input_mean)
   # Every process runs the same number of steps (shards may differ by one image).
   batches = math.ceil(math.ceil(source.num_examples(split) / processes) / local_batch)
   empty = {"image": np.zeros((0, *pipeline.scaled_size(pad_to, input_scale), 3), np.float32),
@@ -46,7 +47,8 @@ def evaluate_split(steps, params, source, split: str, *, category_id: int, batch
 
 
 def split_confusion(model, params, source, split: str, *, backbone: str,
-                    input_scale: float = 1.0, batch_size: int = 4) -> np.ndarray:
+                    input_scale: float = 1.0, batch_size: int = 4,
+                    input_mean=None) -> np.ndarray:
   """The ``[C, C]`` int64 confusion matrix (rows: labels) of the argmax of a multi-class
   ``model`` on ``split``, counted on original-resolution labels without void pixels.
 
@@ -58,7 +60,7 @@ def split_confusion(model, params, source, split: str, *, backbone: str,
   dataset = pipeline.make_eval_dataset(
       source.examples(split, shard_index=jax.process_index(), shard_count=processes),
       category_id=None, void=source.spec.labels.void, pad_to=source.spec.eval_size,
-      batch_size=batch_size, backbone=backbone, input_scale=input_scale)
+      batch_size=batch_size, backbone=backbone, input_scale=input_scale, input_mean=input_mean)
 
   @functools.partial(jax.jit, static_argnums=2)
   def count(params, batch, label_shape):

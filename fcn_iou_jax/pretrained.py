@@ -1,7 +1,8 @@
 """ImageNet AlexNet weights into FCN-32s parameters, with FCN's fc-to-conv "surgery".
 
 Weights come as a torchvision-style state dict: a ``.pth`` file (needs torch, only for this
-format) or an ``.npz`` with the same keys. Keys name the layers by their index in
+format) or an ``.npz`` with the same keys; MatConvNet ``.mat`` and Caffe ``.caffemodel``
+files are read into the same keys (``matconvnet.py``, ``caffemodel.py``). Keys name the layers by their index in
 torchvision's ``AlexNet`` (``features.0`` conv1, ``features.3`` conv2, ``features.6``
 conv3, ``features.8`` conv4, ``features.10`` conv5, ``classifier.1`` fc6, ``classifier.4``
 fc7; ``classifier.6``, the 1000-way ImageNet classifier, is not used). The same keys serve
@@ -17,6 +18,7 @@ import zipfile
 
 import numpy as np
 
+from fcn_iou_jax import caffemodel, matconvnet
 from fcn_iou_jax.errors import UserError
 
 LAYER_KEYS = {
@@ -24,12 +26,24 @@ LAYER_KEYS = {
     "conv4": "features.8", "conv5": "features.10", "fc6": "classifier.1", "fc7": "classifier.4",
 }
 UNUSED_PREFIXES = ("classifier.6.",)
+# The BGR mean the caffe layout's input must have subtracted, where the weights carry one.
+INPUT_MEAN_KEY = "input_mean_bgr"
 
 
 def read_state_dict(path: str) -> dict[str, np.ndarray]:
-  """Arrays of an ``.npz`` or ``.pth`` torchvision AlexNet state dict."""
+  """Arrays of an ``.npz``, ``.pth``, MatConvNet ``.mat`` or ``.caffemodel`` AlexNet."""
   if not os.path.isfile(path):
     raise UserError(f"--init: weights file {path} does not exist")
+  if path.endswith(".mat"):
+    layers, mean = matconvnet.read_matconvnet(path, LAYER_KEYS)
+    state = export_alexnet_state(layers)
+    if mean is not None:
+      state[INPUT_MEAN_KEY] = np.asarray(mean, np.float32)
+    return state
+  if path.endswith(".caffemodel"):
+    layers = caffemodel.read_caffemodel(path, LAYER_KEYS)
+    return {f"{LAYER_KEYS[name]}.{kind}": value for name, (weight, bias) in layers.items()
+            for kind, value in (("weight", weight), ("bias", bias))}
   if path.endswith(".npz"):
     try:
       with np.load(path) as archive:
@@ -49,7 +63,14 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
       raise UserError(f"--init: {path} is not a torch state dict ({type(error).__name__})") \
           from error
     return {key: value.numpy() for key, value in state.items()}
-  raise UserError(f"--init: {path} is neither .npz nor .pth")
+  raise UserError(f"--init: {path} is none of .npz, .pth, .mat, .caffemodel")
+
+
+def input_mean(state: dict[str, np.ndarray]) -> tuple[float, float, float] | None:
+  """The BGR input mean that came with the weights, or ``None``."""
+  if INPUT_MEAN_KEY not in state:
+    return None
+  return tuple(float(v) for v in np.asarray(state[INPUT_MEAN_KEY]).reshape(3))
 
 
 def _torch_conv_to_hwio(weight):
@@ -76,7 +97,8 @@ def load_alexnet_into(params, state: dict[str, np.ndarray], *, source: str = "we
   Raises :class:`UserError` naming the key on any missing, unexpected or misshapen entry.
   """
   expected = {f"{key}.{kind}" for key in LAYER_KEYS.values() for kind in ("weight", "bias")}
-  unexpected = sorted(k for k in state if k not in expected and not k.startswith(UNUSED_PREFIXES))
+  unexpected = sorted(k for k in state if k not in expected and k != INPUT_MEAN_KEY
+                      and not k.startswith(UNUSED_PREFIXES))
   missing = sorted(expected - set(state))
   if missing or unexpected:
     raise UserError(f"{source}: not an AlexNet state dict (missing {missing or 'none'}, "

@@ -8,6 +8,7 @@ is evaluated on the dataset's val split, and on test where it exists, into resul
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -37,13 +38,24 @@ def build_optimizer(config: Config):
                               warmup_steps=config.warmup_steps)
 
 
-def initial_params(config: Config, model: models.FCN32s, rng):
-  """Scratch initialisation, or ImageNet AlexNet weights from ``config.init``."""
-  params = models.init_params(model, rng)
+def read_init_weights(config: Config):
+  """``(config, state dict)``: the ``config.init`` weights (``None`` for scratch), and the
+  config with ``input_mean`` taken from them where they carry one and none was given."""
   if config.init == "scratch":
-    return params
+    return config, None
   state = pretrained.read_state_dict(config.init)
-  return pretrained.load_alexnet_into(params, state, source=config.init)
+  mean = pretrained.input_mean(state)
+  if mean is not None and config.input_mean is None and config.backbone == "caffe":
+    config = dataclasses.replace(config, input_mean=mean)
+  return config, state
+
+
+def initial_params(config: Config, model: models.FCN32s, rng, init_weights=None):
+  """Scratch initialisation, or ``init_weights`` (ImageNet AlexNet, from ``config.init``)."""
+  params = models.init_params(model, rng)
+  if init_weights is None:
+    return params
+  return pretrained.load_alexnet_into(params, init_weights, source=config.init)
 
 
 def eval_input_scale(config: Config) -> float:
@@ -128,6 +140,11 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   spec = sources.get_spec(config.dataset)
   category_id = spec.labels.category_id(config.category, dataset=config.dataset)
   loss_fn = losses.get_loss(config.loss)
+  given_mean = config.input_mean
+  config, init_weights = read_init_weights(config)
+  if config.input_mean != given_mean and jax.process_index() == 0:
+    print(f"Input mean (B, G, R) from {config.init}: "
+          + ", ".join(f"{v:.2f}" for v in config.input_mean), flush=True)
   _claim_workdir(config, workdir)
   source = build_source(config)
 
@@ -135,7 +152,8 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   tx = build_optimizer(config)
   parallel = steps.ParallelSteps(config.parallel, model=model, loss_fn=loss_fn, tx=tx)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
-  host_state = steps.create_train_state(initial_params(config, model, init_rng), tx, dropout_rng)
+  host_state = steps.create_train_state(initial_params(config, model, init_rng, init_weights),
+                                        tx, dropout_rng)
   store = checkpoints.RunCheckpoints(workdir)
   progress = {"best_iou": -1.0, "best_step": 0, "evaluations": [], "collapse_step": None}
   if store.latest_step() is not None:
@@ -147,7 +165,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   evaluate = lambda state_params, split: evaluation.evaluate_split(
       parallel, state_params, source, split, category_id=category_id,
       batch_size=config.eval_batch_size, backbone=config.backbone,
-      input_scale=eval_input_scale(config))
+      input_scale=eval_input_scale(config), input_mean=config.input_mean)
   state = parallel.put_state(host_state)
   if start_step < config.train_steps:
     state, progress, throughput = _train(config, parallel, state, progress, source,
@@ -194,7 +212,7 @@ def _train(config, parallel, state, progress, source, category_id, store, log,
       seed=config.seed * 1_000_003 + start_step,
       device_count=parallel.pipeline_device_count, category_name=config.category,
       crop_size=config.crop_size, scale_jitter=config.scale_jitter,
-      colour_jitter=config.colour_jitter)
+      colour_jitter=config.colour_jitter, input_mean=config.input_mean)
   if jax.process_index() == 0:
     crop = f", cropped to {config.crop_size[0]}x{config.crop_size[1]}" if config.crop_size else ""
     print(f"{config.dataset}/{config.category}: {positives} of {total} training images contain "

@@ -24,16 +24,18 @@ TORCHVISION_MEAN = (0.485, 0.456, 0.406)
 TORCHVISION_STD = (0.229, 0.224, 0.225)
 
 
-def normalize_image(image, backbone: str):
+def normalize_image(image, backbone: str, input_mean=None):
   """uint8 RGB ``[..., 3]`` -> the float32 input the backbone was trained on.
 
-  ``caffe``: BGR order, ImageNet mean subtracted, 0-255 scale. ``torchvision``: RGB in
-  [0, 1], minus mean, over std. Zero then means "the mean colour", which is also what the
-  network's own zero padding means.
+  ``caffe``: BGR order, 0-255 scale, minus ``input_mean`` (BGR; ``None``: Caffe's ImageNet
+  mean, or the mean that came with the weights). ``torchvision``: RGB in [0, 1], minus
+  mean, over std. Zero then means "the mean colour", which is also what the network's own
+  zero padding means.
   """
   image = tf.cast(image, tf.float32)
   if backbone == "caffe":
-    return image[..., ::-1] - tf.constant(CAFFE_BGR_MEAN, tf.float32)
+    mean = CAFFE_BGR_MEAN if input_mean is None else input_mean
+    return image[..., ::-1] - tf.constant(mean, tf.float32)
   return (image / 255.0 - tf.constant(TORCHVISION_MEAN)) / tf.constant(TORCHVISION_STD)
 
 
@@ -127,8 +129,8 @@ def _has_category(example):
   return tf.reduce_any((example["label"] > 0) & (example["mask"] > 0))
 
 
-def _augmented_stream(examples, *, seed: int, stream: int, backbone: str, crop_size=None,
-                      positives: bool = False, scale_jitter: float = 0.0,
+def _augmented_stream(examples, *, seed: int, stream: int, backbone: str, input_mean=None,
+                      crop_size=None, positives: bool = False, scale_jitter: float = 0.0,
                       colour_jitter: float = 0.0):
   """Shuffled, repeated, (rescaled, cropped,) flipped, (colour-jittered) and normalised
   examples; deterministic in ``seed``."""
@@ -145,7 +147,7 @@ def _augmented_stream(examples, *, seed: int, stream: int, backbone: str, crop_s
     example = random_flip(example, example_seed)
     if colour_jitter:
       example = dict(example, image=random_colour(example["image"], colour_jitter, fold_in(2)))
-    return dict(example, image=normalize_image(example["image"], backbone))
+    return dict(example, image=normalize_image(example["image"], backbone, input_mean))
 
   return (examples.shuffle(512, seed=seed + stream, reshuffle_each_iteration=True).repeat()
           .enumerate().map(augment, num_parallel_calls=tf.data.AUTOTUNE))
@@ -160,7 +162,7 @@ def _split_for_devices(batch, device_count: int | None):
 def make_train_dataset(examples, *, category_id: int, void: int, image_size, batch_size: int,
                        backbone: str, seed: int, device_count: int | None = None,
                        category_name: str = "the category", crop_size=None,
-                       scale_jitter: float = 0.0, colour_jitter: float = 0.0):
+                       scale_jitter: float = 0.0, colour_jitter: float = 0.0, input_mean=None):
   """Infinite training batches with at least one positive image each.
 
   How: two streams over the same cached, resized examples. Each batch takes one image from a
@@ -181,7 +183,7 @@ def make_train_dataset(examples, *, category_id: int, void: int, image_size, bat
     raise UserError(f"--batch_size={batch_size} is not divisible by {device_count} devices")
   _check_augmentation(crop_size, image_size, scale_jitter, colour_jitter)
   augmentation = {"crop_size": crop_size, "scale_jitter": scale_jitter,
-                  "colour_jitter": colour_jitter}
+                  "colour_jitter": colour_jitter, "backbone": backbone, "input_mean": input_mean}
   prepared = examples.map(lambda e: resize(binarize(e, category_id=category_id, void=void),
                                            image_size),
                           num_parallel_calls=tf.data.AUTOTUNE).cache()
@@ -192,11 +194,10 @@ def make_train_dataset(examples, *, category_id: int, void: int, image_size, bat
     raise UserError(f"no training image contains {category_name}: the IoU loss has no "
                     "gradient without positives")
   positives = _augmented_stream(prepared.filter(_has_category), seed=seed, stream=0,
-                                backbone=backbone, positives=True, **augmentation).batch(1)
+                                positives=True, **augmentation).batch(1)
   batches = positives
   if batch_size > 1:
-    everything = _augmented_stream(prepared, seed=seed, stream=1, backbone=backbone,
-                                   **augmentation)
+    everything = _augmented_stream(prepared, seed=seed, stream=1, **augmentation)
     batches = tf.data.Dataset.zip(positives, everything.batch(batch_size - 1)).map(
         lambda a, b: {k: tf.concat([a[k], b[k]], 0) for k in a})
   batches = batches.map(lambda b: _split_for_devices(b, device_count))
@@ -206,13 +207,13 @@ def make_train_dataset(examples, *, category_id: int, void: int, image_size, bat
 def make_multiclass_train_dataset(examples, *, void: int, image_size, batch_size: int,
                                   backbone: str, seed: int, device_count: int | None = None,
                                   crop_size=None, scale_jitter: float = 0.0,
-                                  colour_jitter: float = 0.0):
+                                  colour_jitter: float = 0.0, input_mean=None):
   """Infinite batches with every class id kept (no positive rule), for backbone pre-training."""
   _check_augmentation(crop_size, image_size, scale_jitter, colour_jitter)
   prepared = examples.map(lambda e: resize(binarize(e, category_id=None, void=void), image_size),
                           num_parallel_calls=tf.data.AUTOTUNE).cache()
   batches = _augmented_stream(prepared, seed=seed, stream=2, backbone=backbone,
-                              crop_size=crop_size, scale_jitter=scale_jitter,
+                              input_mean=input_mean, crop_size=crop_size, scale_jitter=scale_jitter,
                               colour_jitter=colour_jitter).batch(batch_size)
   return batches.map(lambda b: _split_for_devices(b, device_count)).prefetch(tf.data.AUTOTUNE)
 
@@ -234,7 +235,7 @@ def scaled_size(size, scale: float):
 
 
 def make_eval_dataset(examples, *, category_id: int, void: int, pad_to, batch_size: int,
-                      backbone: str, input_scale: float = 1.0):
+                      backbone: str, input_scale: float = 1.0, input_mean=None):
   """Original-resolution labels padded to ``pad_to`` with ``mask = 0`` on padding.
 
   The image is the original one, or, with ``input_scale != 1`` (a model trained on images
@@ -254,7 +255,7 @@ def make_eval_dataset(examples, *, category_id: int, void: int, pad_to, batch_si
     size = tf.shape(example["label"])
     tf.debugging.assert_less_equal(size, tf.constant([height, width]),
                                    message=f"image larger than the eval size {pad_to}")
-    image = normalize_image(example["image"], backbone)
+    image = normalize_image(example["image"], backbone, input_mean)
     if input_scale != 1.0:
       scaled = tf.cast(tf.round(tf.cast(size, tf.float32) * input_scale), tf.int32)
       image = tf.image.resize(image, scaled, method="bilinear")
