@@ -208,8 +208,8 @@ def _train(config, parallel, state, progress, source, category_id, store, log,
                       shard_count=processes),
       category_id=category_id, void=source.spec.labels.void, image_size=image_size,
       batch_size=config.batch_size // processes, backbone=config.backbone,
-      # A resumed run continues with a fresh, still deterministic, data order.
-      seed=config.seed * 1_000_003 + start_step,
+      # A resumed run continues the same sequence of batches where it stopped.
+      seed=config.seed * 1_000_003, skip_batches=start_step,
       device_count=parallel.pipeline_device_count, category_name=config.category,
       crop_size=config.crop_size, scale_jitter=config.scale_jitter,
       colour_jitter=config.colour_jitter, input_mean=config.input_mean)

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 import parallel_case
-from fcn_iou_jax import models, steps, train
+from fcn_iou_jax import inference, models, steps, train
 from fcn_iou_jax.config import Config, incompatible_keys
 from fcn_iou_jax.data import sources, statistics, synthetic
 from fcn_iou_jax.errors import DivergedError, UserError
@@ -158,7 +158,7 @@ def _quick_flags(workdir, steps):
           f"--workdir={workdir}"]
 
 
-def test_sigkill_then_rerun_resumes_without_losing_evaluations(tmp_path):
+def test_sigkill_then_rerun_equals_the_uninterrupted_run(tmp_path):
   workdir = tmp_path / "run"
   process = subprocess.Popen([sys.executable, os.path.join(REPO, "experiments", "run.py"),
                               *_quick_flags(workdir, 40)], cwd=REPO, stdout=subprocess.DEVNULL,
@@ -177,6 +177,21 @@ def test_sigkill_then_rerun_resumes_without_losing_evaluations(tmp_path):
   records = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
   assert [r["step"] for r in records if r["kind"] == "selection"] == [10, 20, 30, 40]
   assert json.loads((workdir / "results.json").read_text())["steps"] == 40
+  # The same run without the kill: every loss and evaluation, and the final model, equal.
+  whole = tmp_path / "whole"
+  assert _run_cli(*_quick_flags(whole, 40)).returncode == 0
+  timing = ("images_per_sec", "train_images_per_sec")
+  without_timing = lambda path: [{k: v for k, v in json.loads(line).items() if k not in timing}
+                                 for line in path.read_text().splitlines()]
+  assert without_timing(workdir / "metrics.jsonl") == without_timing(whole / "metrics.jsonl")
+  resumed_results, whole_results = (json.loads((w / "results.json").read_text())
+                                    for w in (workdir, whole))
+  for key in ("best_step", "selection", "val"):
+    assert resumed_results[key] == whole_results[key]
+  for (_, resumed), (_, uninterrupted) in zip(
+      *(jax.tree_util.tree_leaves_with_path(inference.load_best_params(
+          str(w), inference.load_config(str(w)))[1]) for w in (workdir, whole))):
+    np.testing.assert_array_equal(resumed, uninterrupted)
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -2,6 +2,7 @@
 conventions, convert and load: conv1 equals a SciPy correlation done the source's way, and the
 whole model equals one loaded from the equivalent torchvision-key .npz."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -13,7 +14,8 @@ import pytest
 import scipy.io
 from scipy import signal
 
-from fcn_iou_jax import models, pretrained
+from fcn_iou_jax import models, pretrained, train
+from fcn_iou_jax.config import Config
 from fcn_iou_jax.data import pipeline
 from fcn_iou_jax.errors import UserError
 
@@ -212,3 +214,16 @@ def test_convert_weights_writes_the_npz_that_init_reads(tmp_path, model_and_para
   assert sorted(direct) == sorted(converted)
   for key, value in direct.items():
     np.testing.assert_array_equal(converted[key], value)
+
+
+def test_a_run_takes_its_input_mean_from_the_weights(tmp_path, model_and_params):
+  _, params = model_and_params
+  _write_simplenn(tmp_path / "alex.mat", _hwio_weights(params, 7))
+  base = Config(init=str(tmp_path / "alex.mat"), width_mult=0.0625)
+  config, state = train.read_init_weights(base)
+  np.testing.assert_allclose(config.input_mean, MEAN_RGB[::-1], rtol=1e-6)
+  assert pretrained.INPUT_MEAN_KEY in state
+  given = dataclasses.replace(base, input_mean=(1.0, 2.0, 3.0))
+  assert train.read_init_weights(given)[0].input_mean == (1.0, 2.0, 3.0)  # a flag wins
+  other_layout = dataclasses.replace(base, backbone="torchvision")
+  assert train.read_init_weights(other_layout)[0].input_mean is None

@@ -131,9 +131,10 @@ def _has_category(example):
 
 def _augmented_stream(examples, *, seed: int, stream: int, backbone: str, input_mean=None,
                       crop_size=None, positives: bool = False, scale_jitter: float = 0.0,
-                      colour_jitter: float = 0.0):
+                      colour_jitter: float = 0.0, skip: int = 0):
   """Shuffled, repeated, (rescaled, cropped,) flipped, (colour-jittered) and normalised
-  examples; deterministic in ``seed``."""
+  examples; deterministic in ``seed``. The first ``skip`` are passed over before any
+  augmentation (each example's augmentation depends on its place in the stream only)."""
 
   def augment(index, example):
     example_seed = tf.stack([tf.cast(seed, tf.int64), stream * 2**40 + index])
@@ -150,7 +151,7 @@ def _augmented_stream(examples, *, seed: int, stream: int, backbone: str, input_
     return dict(example, image=normalize_image(example["image"], backbone, input_mean))
 
   return (examples.shuffle(512, seed=seed + stream, reshuffle_each_iteration=True).repeat()
-          .enumerate().map(augment, num_parallel_calls=tf.data.AUTOTUNE))
+          .enumerate().skip(skip).map(augment, num_parallel_calls=tf.data.AUTOTUNE))
 
 
 def _split_for_devices(batch, device_count: int | None):
@@ -162,7 +163,8 @@ def _split_for_devices(batch, device_count: int | None):
 def make_train_dataset(examples, *, category_id: int, void: int, image_size, batch_size: int,
                        backbone: str, seed: int, device_count: int | None = None,
                        category_name: str = "the category", crop_size=None,
-                       scale_jitter: float = 0.0, colour_jitter: float = 0.0, input_mean=None):
+                       scale_jitter: float = 0.0, colour_jitter: float = 0.0, input_mean=None,
+                       skip_batches: int = 0):
   """Infinite training batches with at least one positive image each.
 
   How: two streams over the same cached, resized examples. Each batch takes one image from a
@@ -174,6 +176,10 @@ def make_train_dataset(examples, *, category_id: int, void: int, image_size, bat
   around a pixel of the category. ``scale_jitter`` (needs ``crop_size``) and
   ``colour_jitter`` add the augmentations of :func:`random_scale` and :func:`random_colour`
   (not in the paper; 0 turns them off).
+
+  ``skip_batches`` starts the same sequence of batches that many batches in, so that a
+  resumed run sees exactly the batches the uninterrupted run would have seen. Skipped
+  examples are taken from the cached, shuffled stream but not augmented.
 
   Returns:
     ``(dataset, positive_count, example_count)``; batch leaves are ``[B, ...]`` or, with
@@ -194,10 +200,11 @@ def make_train_dataset(examples, *, category_id: int, void: int, image_size, bat
     raise UserError(f"no training image contains {category_name}: the IoU loss has no "
                     "gradient without positives")
   positives = _augmented_stream(prepared.filter(_has_category), seed=seed, stream=0,
-                                positives=True, **augmentation).batch(1)
+                                positives=True, skip=skip_batches, **augmentation).batch(1)
   batches = positives
   if batch_size > 1:
-    everything = _augmented_stream(prepared, seed=seed, stream=1, **augmentation)
+    everything = _augmented_stream(prepared, seed=seed, stream=1,
+                                   skip=skip_batches * (batch_size - 1), **augmentation)
     batches = tf.data.Dataset.zip(positives, everything.batch(batch_size - 1)).map(
         lambda a, b: {k: tf.concat([a[k], b[k]], 0) for k in a})
   batches = batches.map(lambda b: _split_for_devices(b, device_count))
