@@ -320,7 +320,7 @@ def write_report(runs_dir, out_dir, *, title=None, data_dir=None, bound=None):
 def _read_bound(path):
   try:
     bound = run_log.read_json(path)
-  except (ValueError, UnicodeDecodeError):  # json.JSONDecodeError is a ValueError
+  except (UserError, UnicodeDecodeError):  # read_json names a damaged file
     bound = None
   if not isinstance(bound, dict) or "categories" not in bound:
     raise UserError(f"--bound={path}: not a .json written by experiments/output_bound.py")

@@ -1,7 +1,8 @@
 """Orbax checkpoints of a run: the latest state (to resume) and the best one (to keep).
 
 Both are written atomically by Orbax (to a temporary folder, then renamed), so a run killed
-at any moment leaves the previous checkpoint intact. Each checkpoint carries a JSON record
+at any moment leaves the previous checkpoint intact; the temporary folder of a save that was
+interrupted is removed when the run is opened again. Each checkpoint carries a JSON record
 of the run's progress (best IoU so far, evaluation history) next to the state.
 """
 
@@ -18,7 +19,8 @@ class RunCheckpoints:
   def __init__(self, workdir: str):
     root = os.path.join(os.path.abspath(workdir), "checkpoints")
     options = ocp.CheckpointManagerOptions(max_to_keep=1, create=True,
-                                           enable_async_checkpointing=False)
+                                           enable_async_checkpointing=False,
+                                           cleanup_tmp_directories=True)
     self._managers = {name: ocp.CheckpointManager(os.path.join(root, name), options=options,
                                                   item_names=("state", "progress"))
                       for name in ("latest", "best")}

@@ -59,7 +59,7 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
                       "to .npz with experiments/convert_weights.py") from error
     try:
       state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+    except (OSError, RuntimeError, EOFError, IndexError, pickle.UnpicklingError) as error:
       raise UserError(f"--init: {path} is not a torch state dict ({type(error).__name__})") \
           from error
     return {key: value.numpy() for key, value in state.items()}

@@ -11,6 +11,8 @@ import os
 import jax
 import tensorboardX
 
+from fcn_iou_jax.errors import UserError
+
 
 def write_json(path: str, payload: dict):
   """Writes ``payload`` to ``path`` atomically."""
@@ -22,10 +24,16 @@ def write_json(path: str, payload: dict):
 
 
 def read_json(path: str) -> dict | None:
+  """The JSON object in ``path`` (``None`` if there is no such file); a damaged file is a
+  :class:`UserError` naming it."""
   if not os.path.exists(path):
     return None
   with open(path, encoding="utf-8") as handle:
-    return json.load(handle)
+    try:
+      return json.load(handle)
+    except json.JSONDecodeError as error:
+      raise UserError(f"{path} is damaged ({error.msg} at line {error.lineno}); restore it or "
+                      "start the run in a new --workdir") from error
 
 
 class MetricsLog:
@@ -40,11 +48,26 @@ class MetricsLog:
     self._writer = tensorboardX.SummaryWriter(os.path.join(workdir, "tensorboard"))
 
   def _drop_records_after(self, step: int):
-    """Forgets records written after the checkpoint we resume from (they will be redone)."""
+    """Forgets records written after the checkpoint we resume from (they will be redone).
+
+    A torn last line (what a crash or a full disk leaves) was written after that checkpoint
+    too, and is dropped with a note; a damaged line before the last is a UserError.
+    """
     if not os.path.exists(self._path):
       return
     with open(self._path, encoding="utf-8") as handle:
-      kept = [line for line in handle if line.strip() and json.loads(line)["step"] <= step]
+      lines = [line for line in handle if line.strip()]
+    records = []
+    for number, line in enumerate(lines, 1):
+      try:
+        records.append((json.loads(line), line))
+      except json.JSONDecodeError as error:
+        if number < len(lines):
+          raise UserError(f"{self._path}: line {number} is damaged ({error.msg}); remove it or "
+                          "start the run in a new --workdir") from error
+        print(f"note: {self._path}: dropped its torn last line (written by an interrupted run)",
+              flush=True)
+    kept = [line.rstrip("\n") + "\n" for record, line in records if record["step"] <= step]
     temporary = f"{self._path}.tmp"
     with open(temporary, "w", encoding="utf-8") as handle:
       handle.writelines(kept)

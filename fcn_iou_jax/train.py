@@ -8,6 +8,7 @@ is evaluated on the dataset's val split, and on test where it exists, into resul
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -17,7 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from fcn_iou_jax import checkpoints, evaluation, losses, models, pretrained, run_log, steps
+from fcn_iou_jax import (checkpoints, evaluation, losses, models, pretrained, run_log, steps,
+                         workdir_lock)
 from fcn_iou_jax.config import Config, incompatible_keys
 from fcn_iou_jax.data import pipeline, sources, synthetic
 from fcn_iou_jax.errors import DivergedError, UserError
@@ -145,6 +147,15 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   if config.input_mean != given_mean and jax.process_index() == 0:
     print(f"Input mean (B, G, R) from {config.init}: "
           + ", ".join(f"{v:.2f}" for v in config.input_mean), flush=True)
+  os.makedirs(workdir, exist_ok=True)
+  # One run per workdir; on several hosts, process 0 holds the lock for all.
+  with (workdir_lock.hold(workdir) if jax.process_index() == 0 else contextlib.nullcontext()):
+    return _train_and_evaluate_in(config, workdir, category_id=category_id, loss_fn=loss_fn,
+                                  init_weights=init_weights)
+
+
+def _train_and_evaluate_in(config: Config, workdir: str, *, category_id: int, loss_fn,
+                           init_weights) -> dict:
   _claim_workdir(config, workdir)
   source = build_source(config)
 

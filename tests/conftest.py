@@ -1,4 +1,4 @@
-"""Test set-up: two host CPU devices (set before JAX starts) and shared-data locations."""
+"""Test set-up: two host CPU devices (set before JAX starts) and the real data's location."""
 
 import os
 import pathlib
@@ -10,20 +10,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # pylint: disable=wrong-import-position
 
-SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
-CAMVID_DIR = SHARED_DATA / "camvid"
-VOC_DIR = SHARED_DATA / "voc"
+# The real-data tests read a folder holding camvid/ (the SegNet copy) and voc/VOCdevkit/VOC2012.
+TEST_DATA = pathlib.Path(os.environ.get(
+    "FCN_IOU_TEST_DATA", pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"))
+CAMVID_DIR = TEST_DATA / "camvid"
+VOC_DIR = TEST_DATA / "voc"
 
 
 @pytest.fixture
 def camvid_dir():
   if not (CAMVID_DIR / "train.txt").exists():
-    pytest.skip(f"real CamVid not found at {CAMVID_DIR}")
+    pytest.skip(f"real CamVid not found at {CAMVID_DIR} (set FCN_IOU_TEST_DATA to the folder "
+                "holding camvid/)")
   return CAMVID_DIR
 
 
 @pytest.fixture
 def voc_dir():
   if not (VOC_DIR / "VOCdevkit" / "VOC2012").exists():
-    pytest.skip(f"real VOC2012 copy not found at {VOC_DIR}")
+    pytest.skip(f"real VOC2012 copy not found at {VOC_DIR} (set FCN_IOU_TEST_DATA to the folder "
+                "holding voc/VOCdevkit/VOC2012)")
   return VOC_DIR

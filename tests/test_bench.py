@@ -6,9 +6,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow
 def test_train_step_and_huge_pages_benchmarks_write_their_rows(tmp_path):
   out = tmp_path / "bench.json"
   finished = subprocess.run(

@@ -33,6 +33,7 @@ def test_fake_voc_palette_masks_decode_to_class_indices(tmp_path):
   assert shapes == {(40, 60), (60, 40), (33, 50)}
 
 
+@pytest.mark.slow
 def test_real_voc_masks_equal_pillow_palette_indices(voc_dir, prepared_dir):
   source = sources.Source("voc2012", data_dir=str(voc_dir), prepared_dir=prepared_dir)
   assert source.available_splits() == ["selection_train", "selection", "train"]
@@ -47,6 +48,7 @@ def test_real_voc_masks_equal_pillow_palette_indices(voc_dir, prepared_dir):
   assert source.num_examples("selection_train") + source.num_examples("selection") == 311
 
 
+@pytest.mark.slow
 def test_real_camvid_sizes_and_class_shares(camvid_dir, prepared_dir):
   source = sources.Source("camvid", data_dir=str(camvid_dir), prepared_dir=prepared_dir)
   assert source.num_examples("train") == 367 and source.num_examples("val") == 101

@@ -13,6 +13,8 @@ import pytest
 
 from fcn_iou_jax import losses, models, upsample
 
+pytestmark = pytest.mark.slow  # full-network compiles
+
 
 def _conv(x, layer, *, stride=1, pad=0, groups=1):
   y = jax.lax.conv_general_dilated(x, layer["kernel"], (stride, stride), [(pad, pad)] * 2,

@@ -19,6 +19,7 @@ def narrow_models():
   return built
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backbone", ["caffe", "torchvision"])
 @pytest.mark.parametrize("size", SIZES)
 def test_output_matches_input_size(narrow_models, backbone, size):
@@ -73,6 +74,7 @@ def test_matrix_upsampling_equals_the_transposed_convolution():
                                                offset:offset + width, 0], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_learned_upsampling_starts_equal_to_the_fixed_one():
   fixed = models.FCN32s(width_mult=0.0625)
   learned = models.FCN32s(width_mult=0.0625, learn_upsampling=True)
@@ -104,6 +106,7 @@ def test_grouped_conv_equals_feature_group_count():
                              atol=1e-5)
 
 
+@pytest.mark.slow
 def test_dropout_only_in_training():
   model = models.FCN32s(width_mult=0.0625)
   params = models.init_params(model, jax.random.key(0))

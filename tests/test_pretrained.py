@@ -32,6 +32,7 @@ def model_and_params():
   return model, models.init_params(model, jax.random.key(0))
 
 
+@pytest.mark.slow
 def test_conv1_output_equals_scipy_correlation(tmp_path, model_and_params):
   model, params = model_and_params
   rng = np.random.default_rng(0)
@@ -93,6 +94,9 @@ def test_unreadable_paths_are_user_errors(tmp_path):
     (tmp_path / "text.pth").write_text("not a state dict")
     with pytest.raises(UserError, match=r"text\.pth is not a torch state dict"):
       pretrained.read_state_dict(str(tmp_path / "text.pth"))
+    (tmp_path / "noise.pth").write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(UserError, match=r"noise\.pth is not a torch state dict"):
+      pretrained.read_state_dict(str(tmp_path / "noise.pth"))
 
 
 def test_export_then_load_gives_back_the_same_backbone(model_and_params):

@@ -27,6 +27,7 @@ def test_cpu_protocol_lists_every_deviation_and_paper_needs_weights():
   assert "--crop_size=180x240" in reproduce.run_flags(reproduce.PROTOCOLS["cpu"], "b.npz")
 
 
+@pytest.mark.slow
 def test_shared_backbone_is_pretrained_once(tmp_path, monkeypatch):
   calls = []
 
@@ -145,6 +146,7 @@ def _fake_subprocess(commands):
   return run
 
 
+@pytest.mark.slow
 def test_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
   commands, reports = [], []
   monkeypatch.setattr(reproduce.subprocess, "run", _fake_subprocess(commands))
@@ -168,6 +170,7 @@ def test_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
     reproduce.main(["--grid=camvid", "--image_size=720", f"--out={tmp_path}"])
 
 
+@pytest.mark.slow
 def test_bad_seeds_or_categories_are_refused_before_anything_is_written(tmp_path, monkeypatch):
   commands = []
   monkeypatch.setattr(reproduce.subprocess, "run", _fake_subprocess(commands))
@@ -197,6 +200,7 @@ def test_sizes_and_rates_must_be_positive(command, flag, tmp_path):
   assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_a_grid_resumes_only_with_its_own_settings(tmp_path, monkeypatch, capsys):
   commands = []
   monkeypatch.setattr(reproduce.subprocess, "run", _fake_subprocess(commands))
@@ -219,6 +223,7 @@ def test_a_grid_resumes_only_with_its_own_settings(tmp_path, monkeypatch, capsys
   assert len(commands) == 5  # refused before anything ran
 
 
+@pytest.mark.slow
 def test_a_grid_recorded_before_a_setting_existed_resumes_with_its_paper_value(
     tmp_path, monkeypatch):
   commands = []

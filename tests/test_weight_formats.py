@@ -83,6 +83,7 @@ def _correlate_conv1(image, filters_hwio, bias, out_channel):
              for c in range(3))[::4, ::4] + bias[out_channel]
 
 
+@pytest.mark.slow
 def test_matconvnet_file_loads_with_rgb_input_and_its_mean(tmp_path, model_and_params):
   model, params = model_and_params
   weights_bgr = _hwio_weights(params, 0)
@@ -148,6 +149,7 @@ def _caffemodel(weights, *, legacy_names=("conv1", "conv2", "fc7"), extra=True):
   return net
 
 
+@pytest.mark.slow
 def test_caffemodel_loads_in_caffe_layout_with_bgr_input(tmp_path, model_and_params):
   model, params = model_and_params
   state = _torch_keys(_hwio_weights(params, 2))  # Caffe's blobs are torchvision's layout
@@ -170,6 +172,7 @@ def test_caffemodel_loads_in_caffe_layout_with_bgr_input(tmp_path, model_and_par
   np.testing.assert_allclose(logits, expected_logits, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_unusable_files_are_named_in_one_line(tmp_path, model_and_params):
   _, params = model_and_params
   state = _torch_keys(_hwio_weights(params, 4))
@@ -199,6 +202,7 @@ def test_unusable_files_are_named_in_one_line(tmp_path, model_and_params):
   assert not (tmp_path / "out.npz").exists()
 
 
+@pytest.mark.slow
 def test_convert_weights_writes_the_npz_that_init_reads(tmp_path, model_and_params):
   _, params = model_and_params
   weights_rgb = _hwio_weights(params, 6)

@@ -1,0 +1,91 @@
+"""A run's files when something went wrong: interrupted checkpoint saves, torn metrics lines,
+damaged JSON, and a second run in the same workdir."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import jax.numpy as jnp
+import pytest
+
+from fcn_iou_jax import checkpoints, run_log, workdir_lock
+from fcn_iou_jax.errors import UserError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_an_interrupted_save_is_cleaned_up_and_one_checkpoint_is_kept(tmp_path):
+  store = checkpoints.RunCheckpoints(str(tmp_path))
+  for step in (10, 20):
+    store.save("latest", step, {"w": jnp.full(3, float(step))}, {"step": step})
+  latest = tmp_path / "checkpoints" / "latest"
+  orphan = latest / "30.orbax-checkpoint-tmp-1700000000"  # what a kill during a save leaves
+  orphan.mkdir()
+  (orphan / "partial").write_bytes(b"\0" * 16)
+  reopened = checkpoints.RunCheckpoints(str(tmp_path))
+  assert not orphan.exists()
+  assert sorted(p.name for p in latest.iterdir()) == ["20"]
+  state, progress = reopened.restore("latest", {"w": jnp.zeros(3)})
+  assert float(state["w"][0]) == 20.0 and progress == {"step": 20}
+
+
+def _lines(*records):
+  return "".join(json.dumps(r) + "\n" for r in records)
+
+
+def test_a_torn_last_metrics_line_is_dropped_with_a_note(tmp_path, capsys):
+  path = tmp_path / "metrics.jsonl"
+  path.write_text(_lines({"step": 10, "kind": "train"}, {"step": 20, "kind": "selection"})
+                  + '{"step": 30, "kind": "tr')
+  log = run_log.MetricsLog(str(tmp_path), resume_step=20)
+  assert "dropped its torn last line" in capsys.readouterr().out
+  log.write(30, "train", {"loss": 0.5})
+  assert [json.loads(l)["step"] for l in path.read_text().splitlines()] == [10, 20, 30]
+
+
+def test_a_whole_last_line_without_its_newline_is_kept_apart_from_the_next(tmp_path):
+  path = tmp_path / "metrics.jsonl"
+  path.write_text(_lines({"step": 10, "kind": "train"}) + json.dumps({"step": 20, "kind": "x"}))
+  run_log.MetricsLog(str(tmp_path), resume_step=20).write(30, "train", {"loss": 0.5})
+  assert [json.loads(l)["step"] for l in path.read_text().splitlines()] == [10, 20, 30]
+
+
+def test_damaged_lines_and_json_files_are_named(tmp_path):
+  (tmp_path / "metrics.jsonl").write_text('{"step": 10, "ki\n' + _lines({"step": 20, "kind": "x"}))
+  with pytest.raises(UserError, match=r"metrics\.jsonl: line 1 is damaged"):
+    run_log.MetricsLog(str(tmp_path), resume_step=20)
+  (tmp_path / "config.json").write_text('{"dataset": "camv')
+  with pytest.raises(UserError, match=r"config\.json is damaged"):
+    run_log.read_json(str(tmp_path / "config.json"))
+
+
+@pytest.mark.slow
+def test_a_second_run_in_a_held_workdir_is_refused_in_one_line(tmp_path):
+  with workdir_lock.hold(str(tmp_path)):
+    with pytest.raises(UserError, match=r"is in use by a run \(pid \d+ on "):
+      with workdir_lock.hold(str(tmp_path)):
+        pass
+    refused = subprocess.run(
+        [sys.executable, os.path.join(REPO, "experiments", "run.py"), "--dataset=synthetic",
+         "--category=disk", "--width_mult=0.0625", "--train_steps=2", f"--workdir={tmp_path}"],
+        capture_output=True, text=True, timeout=300, cwd=REPO)
+  assert refused.returncode == 2
+  assert refused.stderr.strip().count("\n") == 0 and "is in use by a run" in refused.stderr
+  assert not (tmp_path / "config.json").exists()  # the refused run wrote nothing
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
+  holder = subprocess.Popen(
+      [sys.executable, "-c", "import sys, time\nfrom fcn_iou_jax import workdir_lock\n"
+       "with workdir_lock.hold(sys.argv[1]):\n  print('held', flush=True)\n  time.sleep(60)",
+       str(tmp_path)], stdout=subprocess.PIPE, text=True, cwd=REPO)
+  assert holder.stdout.readline().strip() == "held"
+  with pytest.raises(UserError, match="is in use"):
+    with workdir_lock.hold(str(tmp_path)):
+      pass
+  holder.send_signal(signal.SIGKILL)
+  holder.wait()
+  with workdir_lock.hold(str(tmp_path)):
+    assert f"pid {os.getpid()} " in (tmp_path / workdir_lock.LOCK_NAME).read_text()
