@@ -232,29 +232,29 @@ def _train(config, parallel, state, progress, source, category_id, store, log,
   batches = dataset.as_numpy_iterator()
   throughput = _Throughput()
   pending_loss = None  # the previous step's loss, read one step late to keep dispatch async
-  bar = tqdm(total=config.train_steps, initial=start_step, unit="step", dynamic_ncols=True,
-             disable=jax.process_index() != 0, mininterval=2.0)
-  for step in range(start_step + 1, config.train_steps + 1):
-    batch = parallel.put_batch(next(batches))
-    throughput.start()
-    state, metrics = parallel.train(state, batch)
-    if pending_loss is not None:
-      _check_finite(*pending_loss)
-    pending_loss = (step, parallel.first(metrics["loss"]))
-    jax.block_until_ready(metrics["loss"])
-    throughput.stop(config.batch_size, count=step > start_step + 1)
-    bar.update(1)
-    if step % config.log_every == 0:
-      loss = float(pending_loss[1])
-      bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{throughput.rate:.2f}")
-      log.write(step, "train", {"loss": loss, "images_per_sec": throughput.rate})
-    if step % config.eval_every == 0 or step == config.train_steps:
-      _check_finite(*pending_loss)
-      progress = _evaluate_and_save(step, state, parallel, progress, store, log, evaluate,
-                                    throughput)
-      bar.write(f"step {step}: selection IoU {progress['evaluations'][-1]['iou']:.4f} "
-                f"(best {progress['best_iou']:.4f} at step {progress['best_step']})")
-  bar.close()
+  # The bar is closed (its line ended) however the loop ends, so an error starts a new line.
+  with tqdm(total=config.train_steps, initial=start_step, unit="step", dynamic_ncols=True,
+            disable=jax.process_index() != 0, mininterval=2.0) as bar:
+    for step in range(start_step + 1, config.train_steps + 1):
+      batch = parallel.put_batch(next(batches))
+      throughput.start()
+      state, metrics = parallel.train(state, batch)
+      if pending_loss is not None:
+        _check_finite(*pending_loss)
+      pending_loss = (step, parallel.first(metrics["loss"]))
+      jax.block_until_ready(metrics["loss"])
+      throughput.stop(config.batch_size, count=step > start_step + 1)
+      bar.update(1)
+      if step % config.log_every == 0:
+        loss = float(pending_loss[1])
+        bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{throughput.rate:.2f}")
+        log.write(step, "train", {"loss": loss, "images_per_sec": throughput.rate})
+      if step % config.eval_every == 0 or step == config.train_steps:
+        _check_finite(*pending_loss)
+        progress = _evaluate_and_save(step, state, parallel, progress, store, log, evaluate,
+                                      throughput)
+        bar.write(f"step {step}: selection IoU {progress['evaluations'][-1]['iou']:.4f} "
+                  f"(best {progress['best_iou']:.4f} at step {progress['best_step']})")
   return state, progress, throughput
 
 
