@@ -50,6 +50,9 @@ HELP = {
     "eval_every": "steps between evaluations on the selection split (the best is kept)",
     "eval_batch_size": "images per evaluation batch",
     "log_every": "steps between training-loss log lines",
+    "checkpoint_minutes": "also save the latest state this often, so that a killed run loses at "
+                          "most this much (0: only at evaluations); SIGINT and SIGTERM save at "
+                          "once, then stop",
     "parallel": "pmap (one replica per device) or jit (a NamedSharding data mesh)",
     "warmup_steps": "not in the paper: raise the learning rate linearly from 0 over this many "
                     "steps (default 0: the paper's fixed rate)",

@@ -130,12 +130,13 @@ def hide_accelerators_from_tensorflow():
 
 
 def run(main, argv=None) -> int:
-  """Runs ``main(argv)``; a :class:`UserError` prints ``error: ...`` and exits 2."""
+  """Runs ``main(argv)``; a :class:`UserError` prints ``error: ...`` and exits 2 (or the
+  error's own ``exit_code``, such as 143 for a run stopped by SIGTERM)."""
   try:
     main(sys.argv[1:] if argv is None else argv)
   except UserError as error:
     print(f"error: {error}", file=sys.stderr)
-    return 2
+    return getattr(error, "exit_code", 2)
   except KeyboardInterrupt:
     print("interrupted", file=sys.stderr)
     return 130

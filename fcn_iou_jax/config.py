@@ -52,6 +52,7 @@ class Config:
   eval_every: int = 200  # steps between evaluations on the selection split
   eval_batch_size: int = 4
   log_every: int = 20
+  checkpoint_minutes: float = 10.0  # also save the latest state this often (0: never)
   parallel: str = "pmap"  # pmap | jit (NamedSharding data mesh)
   dtype: str = "float32"  # convolution operands: float32 | bfloat16 (float32 accumulation, weights)
   conv_forms: str = "tuned"  # tuned | native: how convolutions are computed (models.conv2d)
@@ -62,7 +63,7 @@ class Config:
 
 # Settings a resumed run may change without invalidating its checkpoints.
 RESUMABLE_CHANGES = ("data_dir", "prepared_dir", "train_steps", "eval_every", "log_every",
-                     "eval_batch_size", "parallel", "conv_forms")
+                     "eval_batch_size", "parallel", "conv_forms", "checkpoint_minutes")
 
 
 def incompatible_keys(saved: dict, current: dict) -> list[str]:

@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from fcn_iou_jax import (checkpoints, evaluation, losses, models, pretrained, run_log, steps,
-                         workdir_lock)
+from fcn_iou_jax import (checkpoints, evaluation, interrupts, losses, models, pretrained,
+                         run_log, steps, workdir_lock)
 from fcn_iou_jax.config import Config, incompatible_keys
 from fcn_iou_jax.data import pipeline, sources, synthetic
 from fcn_iou_jax.errors import DivergedError, UserError
@@ -90,6 +90,9 @@ def _check_config(config: Config):
     raise UserError("--batch_size is smaller than the number of processes")
   if config.train_steps < 1 or config.eval_every < 1 or config.log_every < 1:
     raise UserError("--train_steps, --eval_every and --log_every must be positive")
+  if config.checkpoint_minutes < 0:
+    raise UserError(f"--checkpoint_minutes={config.checkpoint_minutes} must be 0 (only at "
+                    "evaluations) or positive")
   if config.warmup_steps < 0:
     raise UserError(f"--warmup_steps={config.warmup_steps} must be 0 (no warm-up) or positive")
   for flag, value in (("width_mult", config.width_mult), ("learning_rate", config.learning_rate)):
@@ -171,6 +174,13 @@ def _train_and_evaluate_in(config: Config, workdir: str, *, category_id: int, lo
     host_state, progress = store.restore("latest", jax.device_get(host_state))
     print(f"Resuming {workdir} from step {int(host_state.step)}", flush=True)
   start_step = int(host_state.step)
+  saved_results = run_log.read_json(os.path.join(workdir, "results.json"))
+  if (start_step >= config.train_steps and saved_results
+      and saved_results.get("steps") == config.train_steps):
+    if jax.process_index() == 0:
+      print(f"{workdir} has finished its {start_step} steps: these are its saved results "
+            "(experiments/evaluate.py scores a split again)", flush=True)
+    return saved_results
   log = run_log.MetricsLog(workdir, resume_step=start_step)
 
   evaluate = lambda state_params, split: evaluation.evaluate_split(
@@ -232,9 +242,11 @@ def _train(config, parallel, state, progress, source, category_id, store, log,
   batches = dataset.as_numpy_iterator()
   throughput = _Throughput()
   pending_loss = None  # the previous step's loss, read one step late to keep dispatch async
+  last_save = time.monotonic()
   # The bar is closed (its line ended) however the loop ends, so an error starts a new line.
   with tqdm(total=config.train_steps, initial=start_step, unit="step", dynamic_ncols=True,
-            disable=jax.process_index() != 0, mininterval=2.0) as bar:
+            disable=jax.process_index() != 0, mininterval=2.0) as bar, \
+       interrupts.StopRequest() as stop:
     for step in range(start_step + 1, config.train_steps + 1):
       batch = parallel.put_batch(next(batches))
       throughput.start()
@@ -255,7 +267,22 @@ def _train(config, parallel, state, progress, source, category_id, store, log,
                                       throughput)
         bar.write(f"step {step}: selection IoU {progress['evaluations'][-1]['iou']:.4f} "
                   f"(best {progress['best_iou']:.4f} at step {progress['best_step']})")
+        last_save = time.monotonic()
+      elif stop.signal_number or _save_due(config.checkpoint_minutes, last_save):
+        _check_finite(*pending_loss)
+        store.save("latest", step, parallel.get_state(state),
+                   dict(progress, train_images_per_sec=throughput.rate))
+        last_save = time.monotonic()
+      if stop.signal_number:
+        raise interrupts.Interrupted(
+            f"stopped by signal {stop.signal_number} after step {step}, whose checkpoint is "
+            "saved; rerun the same command to resume from it", stop.signal_number)
   return state, progress, throughput
+
+
+def _save_due(minutes: float, last_save: float) -> bool:
+  """A time-based save of the latest state is due (``minutes = 0``: never)."""
+  return bool(minutes) and time.monotonic() - last_save > 60 * minutes
 
 
 def _collapsed(best_iou: float, result: dict) -> bool:

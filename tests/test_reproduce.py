@@ -270,3 +270,13 @@ def test_commands_restart_once_with_huge_pages_unless_the_user_chose(monkeypatch
     monkeypatch.setenv("GLIBC_TUNABLES", chosen)
     cli.restart_with_huge_pages()
   assert len(calls) == 1  # already set, or the user's own choice: no restart
+
+
+def test_pretraining_refuses_unknown_splits_and_unwritable_outputs_before_training(tmp_path):
+  with pytest.raises(UserError, match="--score_splits: hold not on disk"):
+    pretrain_backbone.main(["--dataset=synthetic", "--score_splits=val,hold",
+                            f"--out={tmp_path / 'never.npz'}"])
+  assert not (tmp_path / "never.npz").exists()  # refused before training
+  (tmp_path / "a file").write_text("")
+  with pytest.raises(UserError, match=r"a file is a file\)"):
+    pretrain_backbone.main(["--dataset=synthetic", f"--out={tmp_path / 'a file' / 'b.npz'}"])

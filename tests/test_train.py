@@ -1,6 +1,7 @@
 """Training: parallel modes == one device, multi-host, end to end, resume, refusals, NaN."""
 
 import ast
+import dataclasses
 import json
 import os
 import re
@@ -8,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import jax
@@ -17,7 +19,7 @@ import pytest
 from PIL import Image
 
 import parallel_case
-from fcn_iou_jax import inference, models, steps, train
+from fcn_iou_jax import inference, interrupts, models, steps, train
 from fcn_iou_jax.config import Config, incompatible_keys
 from fcn_iou_jax.data import sources, statistics, synthetic
 from fcn_iou_jax.errors import DivergedError, UserError
@@ -350,14 +352,6 @@ def test_pretrained_shared_backbone_initialises_a_run(tmp_path):
     per_class = dict(item.rsplit(" ", 1) for item in scores[0].split(": ", 1)[1].split(", "))
     assert list(per_class) == list(names)
     assert all(0.0 <= float(value) <= 100.0 for value in per_class.values())
-  unknown = _run_script("pretrain_backbone.py", "--dataset=synthetic", "--score_splits=val,hold",
-                        f"--out={tmp_path / 'never.npz'}")
-  assert unknown.returncode == 2 and "--score_splits: hold not on disk" in unknown.stderr
-  assert not (tmp_path / "never.npz").exists()  # refused before training
-  (tmp_path / "a file").write_text("")
-  unwritable = _run_script("pretrain_backbone.py", "--dataset=synthetic",
-                           f"--out={tmp_path / 'a file' / 'b.npz'}")
-  assert unwritable.returncode == 2 and "a file is a file)" in unwritable.stderr
   finished = _run_cli(*_quick_flags(tmp_path / "run", 2), f"--init={backbone}",
                       "--crop_size=64x80")
   assert finished.returncode == 0, finished.stderr[-2000:]
@@ -377,3 +371,39 @@ def test_model_trained_on_resized_images_is_scored_on_original_pixels(tmp_path):
   val = results["val"]
   counts = statistics.class_pixel_counts(sources.Source("synthetic").examples("val"), 3)
   assert val["tp"] + val["fn"] == counts[1]  # every original-resolution object pixel counted
+
+
+@pytest.mark.slow
+def test_sigterm_saves_the_step_and_the_rerun_equals_the_uninterrupted_run(tmp_path, capsys):
+  config = Config(**dict(QUICK, log_every=1), train_steps=8, eval_every=4,
+                  checkpoint_minutes=1e-9)  # a time-based save after every step
+  latest = tmp_path / "stopped" / "checkpoints" / "latest"
+
+  def stop_after_a_time_based_save():
+    deadline = time.time() + 240
+    while time.time() < deadline:
+      if any(p.name.isdigit() and int(p.name) % 4 for p in latest.glob("*")):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+      time.sleep(0.02)
+
+  threading.Thread(target=stop_after_a_time_based_save, daemon=True).start()
+  with pytest.raises(interrupts.Interrupted, match="stopped by signal 15 after step") as stopped:
+    train.train_and_evaluate(config, str(tmp_path / "stopped"))
+  assert stopped.value.exit_code == 143
+  stopped_at = int(re.search(r"after step (\d+)", str(stopped.value)).group(1))
+  assert stopped_at % 4 and [p.name for p in latest.iterdir()] == [str(stopped_at)]
+  resumed = train.train_and_evaluate(config, str(tmp_path / "stopped"))
+  whole = train.train_and_evaluate(dataclasses.replace(config, checkpoint_minutes=0.0),
+                                   str(tmp_path / "whole"))
+  records = {name: [{k: v for k, v in json.loads(line).items() if k != "images_per_sec"}
+                    for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+             for name in ("stopped", "whole")}
+  assert records["stopped"] == records["whole"]
+  assert [r["step"] for r in records["whole"] if r["kind"] == "train"] == list(range(1, 9))
+  for key in ("best_step", "selection", "val"):
+    assert resumed[key] == whole[key]
+  capsys.readouterr()
+  again = train.train_and_evaluate(config, str(tmp_path / "stopped"))
+  assert "has finished its 8 steps" in capsys.readouterr().out
+  assert again == json.loads((tmp_path / "stopped" / "results.json").read_text())
