@@ -2,7 +2,8 @@
 
 Both are written atomically by Orbax (to a temporary folder, then renamed), so a run killed
 at any moment leaves the previous checkpoint intact; the temporary folder of a save that was
-interrupted is removed when the run is opened again. Each checkpoint carries a JSON record
+interrupted is removed when the run is opened again (in the background; the next save waits
+for it). Each checkpoint carries a JSON record
 of the run's progress (best IoU so far, evaluation history) next to the state.
 """
 

@@ -24,11 +24,11 @@ def test_an_interrupted_save_is_cleaned_up_and_one_checkpoint_is_kept(tmp_path):
   orphan = latest / "30.orbax-checkpoint-tmp-1700000000"  # what a kill during a save leaves
   orphan.mkdir()
   (orphan / "partial").write_bytes(b"\0" * 16)
-  reopened = checkpoints.RunCheckpoints(str(tmp_path))
-  assert not orphan.exists()
-  assert sorted(p.name for p in latest.iterdir()) == ["20"]
+  reopened = checkpoints.RunCheckpoints(str(tmp_path))  # removes it, in the background
   state, progress = reopened.restore("latest", {"w": jnp.zeros(3)})
   assert float(state["w"][0]) == 20.0 and progress == {"step": 20}
+  reopened.save("latest", 40, {"w": jnp.full(3, 40.0)}, {"step": 40})  # waits for the removal
+  assert sorted(p.name for p in latest.iterdir()) == ["40"]
 
 
 def _lines(*records):
