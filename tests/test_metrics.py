@@ -98,7 +98,8 @@ def test_segmentation_scores_against_per_class_loops():
   y, p = labels[valid], predictions[valid]
   ious, accuracies, weighted = [], [], 0.0
   for c in range(7):
-    tp, fp, fn = np.sum((p == c) & (y == c)), np.sum((p == c) & (y != c)), np.sum((p != c) & (y == c))
+    tp = np.sum((p == c) & (y == c))
+    fp, fn = np.sum((p == c) & (y != c)), np.sum((p != c) & (y == c))
     if tp + fp + fn == 0:
       assert scores["per_class_iou"][c] is None
       continue

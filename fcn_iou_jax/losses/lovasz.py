@@ -117,7 +117,7 @@ def lovasz_hinge_loss(logits, labels, mask=None, *, axis_name=None):
     logits: ``z``, any shape such as ``[B, H, W]``.
     labels: ``Y`` in {0, 1}, same shape (any value where ``mask`` is 0).
     mask: 1 for pixels that count, 0 for void or padding; ``None`` counts every pixel.
-    axis_name: mapped axis whose devices' pixels are gathered before the sort.
+    axis_name: mapped axis whose devices' pixels join the order (their sort keys are gathered).
 
   Returns:
     Scalar loss, >= 0.
@@ -143,7 +143,7 @@ def lovasz_softmax_loss(probs, labels, mask=None, *, axis_name=None, classes="pr
     probs: ``[..., C]`` softmax probabilities.
     labels: ``[...]`` integer class ids (any value where ``mask`` is 0).
     mask: ``[...]``, 1 for pixels that count; ``None`` counts every pixel.
-    axis_name: mapped axis whose devices' pixels are gathered before the sort.
+    axis_name: mapped axis whose devices' pixels join the order (their sort keys are gathered).
     classes: ``S``: ``"present"`` (classes with a valid pixel labelled c in the global batch),
       ``"all"``, or a sequence of class ids.
 
