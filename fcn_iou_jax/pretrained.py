@@ -5,8 +5,9 @@ format) or an ``.npz`` with the same keys; MatConvNet ``.mat`` and Caffe ``.caff
 files are read into the same keys (``matconvnet.py``, ``caffemodel.py``). Keys name the
 layers by their index in torchvision's ``AlexNet`` (``features.0`` conv1, ``features.3``
 conv2, ``features.6`` conv3, ``features.8`` conv4, ``features.10`` conv5, ``classifier.1``
-fc6, ``classifier.4`` fc7; ``classifier.6``, the 1000-way ImageNet classifier, is not used). The same keys serve
-the ``caffe`` layout, whose grouped convolutions store ``[O, I / groups, kh, kw]`` kernels.
+fc6, ``classifier.4`` fc7; ``classifier.6``, the 1000-way ImageNet classifier, is not
+used). The same keys serve the ``caffe`` layout, whose grouped convolutions store
+``[O, I / groups, kh, kw]`` kernels.
 Every name and shape is checked; any mismatch is an error naming the key.
 """
 
