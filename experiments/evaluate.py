@@ -1,7 +1,9 @@
 """Re-evaluate the best checkpoint of a run on any split, including one added after training.
 
   python experiments/evaluate.py --workdir=runs/camvid-pole-iou --split=test
-Writes WORKDIR/eval_<split>.json with iou, per_image_iou, tp, fp, fn.
+Writes WORKDIR/eval_<split>.json: iou, per_image_iou, tp, fp, fn of a binary run; miou,
+per_class_iou, pixel_accuracy, mean_class_accuracy, frequency_weighted_iou and confusion of a
+multi-class run (--category=all).
 """
 
 import dataclasses
@@ -9,7 +11,8 @@ import json
 import os
 import sys
 
-from fcn_iou_jax import cli, losses, run_log, steps
+from fcn_iou_jax import cli, run_log, steps
+from fcn_iou_jax.errors import UserError
 
 
 def main(argv):
@@ -23,27 +26,31 @@ def main(argv):
   parser.add_argument("--batch_size", type=int, default=None, help="default: the run's")
   args = parser.parse_args(argv)
   # After parsing: these import TensorFlow, whose start-up lines would precede a flag error.
-  from fcn_iou_jax import evaluation, inference, train  # pylint: disable=import-outside-toplevel
+  from fcn_iou_jax import build, evaluation  # pylint: disable=import-outside-toplevel
   cli.hide_accelerators_from_tensorflow()
-  config = inference.load_config(args.workdir)
+  config = build.load_config(args.workdir)
   config = dataclasses.replace(config, data_dir=args.data_dir or config.data_dir,
                                prepared_dir=args.prepared_dir or config.prepared_dir)
-  model, params = inference.load_best_params(args.workdir, config)
-  source = train.build_source(config)
-  category_id = source.spec.labels.category_id(config.category, dataset=config.dataset)
-  parallel = steps.ParallelSteps(config.parallel, model=model,
-                                 loss_fn=losses.get_loss(config.loss), tx=None)
+  task = build.build_task(config)
+  model, params = build.load_best_params(args.workdir, config)
+  source = build.build_source(config)
+  parallel = steps.ParallelSteps(config.parallel, model=model, loss_fn=None, tx=None,
+                                 multiclass=task.multiclass)
   params = parallel.put_state(params)
   result = evaluation.evaluate_split(parallel, params, source, args.split,
-                                     category_id=category_id,
+                                     category_id=task.category_id,
                                      batch_size=args.batch_size or config.eval_batch_size,
                                      backbone=config.backbone,
-                                     input_scale=train.eval_input_scale(config),
+                                     input_scale=build.eval_input_scale(config),
                                      input_mean=config.input_mean)
-  result = {key: result[key] for key in ("iou", "per_image_iou", "tp", "fp", "fn")}
+  result = {key: result[key] for key in task.public_scores}
+  print(json.dumps(result), flush=True)  # first: a workdir that cannot be written loses nothing
   path = os.path.join(args.workdir, f"eval_{args.split}.json")
-  run_log.write_json(path, result)
-  print(json.dumps(result))
+  try:
+    run_log.write_json(path, result)
+  except OSError as error:
+    raise UserError(f"{path}: not written ({error.strerror}); the scores are printed "
+                    "above") from error
 
 
 if __name__ == "__main__":

@@ -14,10 +14,12 @@ CHOICES = {
     "parallel": ["pmap", "jit"], "dtype": ["float32", "bfloat16"],
     "fc6_kernel": list(config_lib.FC6_KERNELS),
     "conv_forms": list(models.CONV_FORMS),
+    "class_weighting": ["none", "median_frequency"],
 }
 HELP = {
     "dataset": "which dataset to train and evaluate on",
-    "category": "object category (required), e.g. person, pole, sign_symbol",
+    "category": "object category (required), e.g. person, pole, sign_symbol; or all: one "
+                "multi-class model of every class (VOC: 21 with background; CamVid: 11)",
     "data_dir": "raw dataset folder (default $FCN_IOU_DATA_DIR/<dataset>; downloaded there "
                 "when online)",
     "prepared_dir": "TFDS records folder (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)",
@@ -27,6 +29,8 @@ HELP = {
                     "[1/(1+s), 1+s] before the crop (needs --crop_size; default 0: off)",
     "colour_jitter": "not in the paper: random brightness shift (up to this share of the "
                      "range), contrast and saturation factors in [1-s, 1+s] (default 0: off)",
+    "class_aware_crops": "--category=all with --crop_size: centre each crop on a pixel of a class "
+                         "drawn uniformly among the image's classes (default: uniform crops)",
     "synthetic_ratio": "synthetic data only: background:object pixel ratio of the disks",
     "backbone": "AlexNet layout: caffe (Long et al.'s FCN) or torchvision",
     "width_mult": "scales every channel count (below 1: a narrower, faster network)",
@@ -38,13 +42,18 @@ HELP = {
             "(experiments/convert_weights.py)",
     "input_mean": "caffe layout: B,G,R mean subtracted from the 0-255 input (default: the "
                   "mean that came with the --init weights, else Caffe's ImageNet mean)",
-    "loss": ("iou: soft IoU (Eq. 5, FCN_IoU); lovasz: Lovász hinge (Berman et al. 2018); "
-             "softmax: per-pixel cross-entropy (FCN_acc)"),
+    "loss": ("iou: soft IoU (Eq. 5, FCN_IoU; per class with --category=all); lovasz: Lovász "
+             "hinge, or Lovász-Softmax with --category=all (Berman et al. 2018); softmax: "
+             "per-pixel cross-entropy (FCN_acc); softmax+iou: their sum"),
+    "class_weighting": "--category=all: per-class loss weights; median_frequency: median "
+                       "class share over the class's share of the training pixels (Eigen & "
+                       "Fergus 2015); not for lovasz",
     "optimizer": "sgd (with momentum, the paper's) or adam",
     "learning_rate": "step size, fixed unless --warmup_steps",
     "momentum": "SGD momentum (unused by adam)",
     "weight_decay": "L2 penalty on convolution kernels (not biases)",
-    "batch_size": "global batch; every batch holds at least one image with the category",
+    "batch_size": "global batch; binary runs: every batch holds at least one image with the "
+                  "category",
     "train_steps": "optimiser steps in all (a resumed run may raise it)",
     "seed": "initialisation, dropout and data order",
     "eval_every": "steps between evaluations on the selection split (the best is kept)",

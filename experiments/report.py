@@ -46,10 +46,12 @@ PAPER_RESULTS = {
     ("voc", "tvmonitor"): {"softmax": (64.03, 65.05), "iou": (67.37, 66.81)},
 }
 LEARNED_MARGIN = 0.05
-NAMES = {"softmax": "FCN_acc (softmax)", "iou": "FCN_IoU (soft IoU)"}
+NAMES = {"softmax": "FCN_acc (softmax)", "iou": "FCN_IoU (soft IoU)",
+         "lovasz": "FCN_Lovász (Lovász hinge)"}
+IOU_FAMILY = ("iou", "lovasz")  # the losses whose gain over softmax the report measures
 
 
-def _load_runs(runs_dir):
+def load_runs(runs_dir):
   runs = []
   for path in sorted(glob.glob(os.path.join(runs_dir, "*", "results.json"))):
     result = run_log.read_json(path)
@@ -66,7 +68,7 @@ def _key(run):
   return run["category"], run["config"].get("synthetic_ratio") if run["dataset"] == "synthetic" else None
 
 
-def _mean_std(values):
+def mean_std(values):
   values = [v for v in values if v is not None]
   if not values:
     return None
@@ -74,14 +76,14 @@ def _mean_std(values):
   return float(np.mean(values)), spread, len(values)
 
 
-def _fmt(stats, scale=100.0):
+def fmt(stats, scale=100.0):
   if stats is None:
     return "–"
   mean, std, count = stats
   return f"{scale * mean:.1f} ± {scale * std:.1f}" if count > 1 else f"{scale * mean:.1f}"
 
 
-def _ratios(dataset, data_dir, split):
+def ratios(dataset, data_dir, split):
   """Background:object ratio per category on ``split`` (void excluded), or {}."""
   if dataset == "synthetic":
     return {}
@@ -95,7 +97,7 @@ def _ratios(dataset, data_dir, split):
     return {}
   labels = source.spec.labels
   counts = statistics.class_pixel_counts(source.examples(split), len(labels.names))
-  return statistics.background_to_object_ratios(counts, labels.names)
+  return statistics.background_to_objectratios(counts, labels.names)
 
 
 def summarise(runs, data_dir=None):
@@ -104,8 +106,8 @@ def summarise(runs, data_dir=None):
   groups = collections.defaultdict(lambda: collections.defaultdict(list))
   for run in runs:
     groups[_key(run)][run["loss"]].append(run)
-  train_ratios = _ratios(dataset, data_dir, "train")
-  val_ratios = _ratios(dataset, data_dir, "val")
+  train_ratios = ratios(dataset, data_dir, "train")
+  val_ratios = ratios(dataset, data_dir, "val")
   summary = []
   for (category, synthetic_ratio), by_loss in sorted(groups.items(),
                                                      key=lambda kv: (kv[0][0], kv[0][1] or 0)):
@@ -116,7 +118,7 @@ def summarise(runs, data_dir=None):
            "all_foreground_val_iou": 1.0 / (1.0 + val_ratio) if val_ratio else None}
     for loss, members in by_loss.items():
       row[loss] = {
-          split: {metric: _mean_std([m.get(split, {}).get(metric) for m in members])
+          split: {metric: mean_std([m.get(split, {}).get(metric) for m in members])
                   for metric in ("iou", "per_image_iou")}
           for split in ("val", "test", "selection")}
       row[loss]["seeds"] = sorted(m["seed"] for m in members)
@@ -129,29 +131,32 @@ def summarise(runs, data_dir=None):
     best = max((row[l][split]["iou"][0] for l in by_loss if row[l][split]["iou"]), default=0)
     row["split"] = split  # what "learned" and "gain" are measured on
     row["learned"] = best > baseline + LEARNED_MARGIN
-    row["gain"] = _paired_gain(by_loss, split)
+    row["gain"] = paired_gain(by_loss, split)
+    if "lovasz" in by_loss:
+      row["gain_lovasz"] = paired_gain(by_loss, split, "lovasz")
     summary.append(row)
   return dataset, summary
 
 
-def _paired_gain(by_loss, split):
-  """IoU-loss minus softmax IoU on ``split``, paired by seed: mean, sample std, seeds ahead."""
-  scores = {loss: {m["seed"]: m.get(split, {}).get("iou") for m in members}
-            for loss, members in by_loss.items()}
-  seeds = sorted(seed for seed in scores.get("iou", {})
-                 if scores["iou"][seed] is not None
+def paired_gain(by_loss, split, loss="iou", score=lambda result: result.get("iou")):
+  """``loss`` minus softmax on ``split`` (``score`` of a split's results), paired by seed:
+  mean, sample std, seeds where ``loss`` is ahead (``iou_ahead``)."""
+  scores = {name: {m["seed"]: score(m.get(split, {})) for m in members}
+            for name, members in by_loss.items()}
+  seeds = sorted(seed for seed in scores.get(loss, {})
+                 if scores[loss][seed] is not None
                  and scores.get("softmax", {}).get(seed) is not None)
   if not seeds:
     return None
-  gains = [scores["iou"][seed] - scores["softmax"][seed] for seed in seeds]
-  mean, std, count = _mean_std(gains)
+  gains = [scores[loss][seed] - scores["softmax"][seed] for seed in seeds]
+  mean, std, count = mean_std(gains)
   return {"mean": mean, "std": std, "seeds": count, "iou_ahead": sum(g > 0 for g in gains)}
 
 
-def _gain_note(gain):
+def gain_note(gain, name="soft IoU"):
   """One sentence: the paired gain and whether it stands out of the seed-to-seed spread."""
-  text = (f"soft IoU − softmax {100 * gain['mean']:+.1f} points (paired over {gain['seeds']} "
-          f"seed(s), IoU loss ahead in {gain['iou_ahead']})")
+  text = (f"{name} − softmax {100 * gain['mean']:+.1f} points (paired over {gain['seeds']} "
+          f"seed(s), {name} ahead in {gain['iou_ahead']})")
   if gain["seeds"] < 2:
     return text + "; one seed: spread unknown"
   clear = abs(gain["mean"]) > 2 * gain["std"] / np.sqrt(gain["seeds"])
@@ -162,16 +167,17 @@ def _gain_note(gain):
 
 def _table(dataset, summary, bound=None):
   paper_key = "voc" if dataset.startswith("voc") else dataset
+  losses = [loss for loss in NAMES if any(loss in r for r in summary)]
   splits = [s for s in ("val", "test")
-            if any(r.get(l, {}).get(s, {}).get("iou") for r in summary for l in ("iou", "softmax"))]
+            if any(r.get(l, {}).get(s, {}).get("iou") for r in summary for l in losses)]
   splits = splits or ["selection"]  # e.g. the shared VOC copy, which has no val list
   columns = [f"{r['label']}" + (f" (bg:obj {r['background_to_object']:.0f})"
                                 if r["background_to_object"] else "") for r in summary]
   header = "| method | " + " | ".join(f"{c} {s}" for c in columns for s in splits) + " |"
   lines = [header, "|---" * (1 + len(columns) * len(splits)) + "|"]
-  for loss in ("softmax", "iou"):
+  for loss in losses:
     for metric, label in (("iou", ""), ("per_image_iou", " per-image")):
-      cells = [_fmt(r.get(loss, {}).get(s, {}).get(metric)) for r in summary for s in splits]
+      cells = [fmt(r.get(loss, {}).get(s, {}).get(metric)) for r in summary for s in splits]
       lines.append(f"| {NAMES[loss]}{label} | " + " | ".join(cells) + " |")
   paper_cells = []
   for loss in ("softmax", "iou"):
@@ -227,7 +233,7 @@ def _examples_figure(runs, data_dir, path):
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-  from fcn_iou_jax import inference, train  # pylint: disable=import-outside-toplevel
+  from fcn_iou_jax import build, inference  # pylint: disable=import-outside-toplevel
   from fcn_iou_jax.data import sources  # pylint: disable=import-outside-toplevel
   chosen = {}
   for run in sorted(runs, key=lambda r: r["seed"]):
@@ -249,11 +255,11 @@ def _examples_figure(runs, data_dir, path):
     panels = [example["image"], truth]
     for loss in ("iou", "softmax"):
       run = chosen[(category, loss)]
-      config = inference.load_config(run["workdir"])
-      model, params = inference.load_best_params(run["workdir"], config)
+      config = build.load_config(run["workdir"])
+      model, params = build.load_best_params(run["workdir"], config)
       panels.append(inference.predict_probabilities(
           model, params, example["image"], config.backbone,
-          train.eval_input_scale(config)) > 0.5)
+          build.eval_input_scale(config)) > 0.5)
     for column, (panel, name) in enumerate(zip(panels, ("image", "ground truth", "FCN_IoU",
                                                         "FCN_acc"))):
       axes[row, column].imshow(panel, cmap=None if column == 0 else "gray")
@@ -265,7 +271,7 @@ def _examples_figure(runs, data_dir, path):
   return True
 
 
-def _settings_lines(record, runs_dir):
+def settings_lines(record, runs_dir):
   """The report header's account of the grid's settings, from its grid.json ``record``."""
   if record is None:
     return [f"Settings not recorded (no {reproduce.GRID_RECORD} in `{runs_dir}`): deviations "
@@ -280,7 +286,7 @@ def _settings_lines(record, runs_dir):
 
 
 def write_report(runs_dir, out_dir, *, title=None, data_dir=None, bound=None):
-  runs = _load_runs(runs_dir)
+  runs = load_runs(runs_dir)
   if not runs:
     raise UserError(f"{runs_dir}: no finished runs (no run folder in it holds a results.json)")
   os.makedirs(out_dir, exist_ok=True)
@@ -292,16 +298,18 @@ def write_report(runs_dir, out_dir, *, title=None, data_dir=None, bound=None):
   lines = [f"# IoU loss vs softmax loss: {title}", "",
            f"{len(runs)} finished runs under `{runs_dir}`. IoU in %, mean ± sample std over seeds; "
            "dataset-level IoU (Eq. 1), per-image IoU on the line below it.", ""]
-  lines += _settings_lines(record, runs_dir)
+  lines += settings_lines(record, runs_dir)
   lines += [_table(dataset, summary, bound), ""]
   for row in summary:
     notes = []
     if not row["learned"]:
       notes.append("not learned at this scale (neither loss beats the all-foreground "
                    f"baseline by 5 points on {row['split']}): does not count as reproduced")
-    elif row["gain"]:
-      notes.append(_gain_note(row["gain"]))
-    for loss in ("iou", "softmax"):
+    else:
+      notes += [gain_note(row[key], name) for key, name in (("gain", "soft IoU"),
+                                                            ("gain_lovasz", "Lovász hinge"))
+                if row.get(key)]
+    for loss in NAMES:
       for seed, step in row.get(loss, {}).get("collapses", []):
         notes.append(f"{loss} seed {seed} collapsed at step {step}")
     if notes:

@@ -1,10 +1,15 @@
 """Run the paper's IoU-vs-softmax comparison as a grid of run.py trainings, then report.
 
-  # CamVid, the paper's five categories, both losses, 3 seeds, CPU-sized (resumable; the
+  # CamVid, the paper's five categories, three losses, 3 seeds, CPU-sized (resumable; the
   # shared backbone is pre-trained first, once, into the grid's folder):
   python experiments/reproduce.py --grid=camvid --protocol=cpu --data_dir=../shared/data/camvid
   # One-seed pilot:
   python experiments/reproduce.py --grid=camvid --protocol=cpu --seeds=0 --data_dir=...
+  # One multi-class model of all 11 CamVid classes per loss (softmax, iou, lovasz,
+  # softmax+iou), from the binary grid's shared backbone; and VOC's 21 classes, one seed:
+  python experiments/reproduce.py --grid=camvid_all --protocol=cpu --data_dir=... \
+      --init=runs/reproduce/camvid-cpu/shared_backbone
+  python experiments/reproduce.py --grid=voc_all --protocol=cpu --seeds=0 --data_dir=...
   # VOC person, and the synthetic imbalance sweep (background:object 2 .. 300):
   python experiments/reproduce.py --grid=voc --protocol=cpu --data_dir=../shared/data/voc
   python experiments/reproduce.py --grid=sweep
@@ -34,9 +39,16 @@ GRIDS = {
     "camvid": ("camvid", ["road", "building", "pole", "sign_symbol", "fence"]),
     "voc": ("voc2012", ["person"]),
     "sweep": ("synthetic", ["disk"]),
+    "camvid_all": ("camvid", ["all"]),
+    "voc_all": ("voc2012", ["all"]),
 }
 SWEEP_RATIOS = (2, 8, 30, 100, 300)
-LOSSES = ("softmax", "iou")
+# The losses each grid compares: binary grids the paper's two and the Lovász hinge;
+# multi-class grids (one model of every class) also the sum of cross-entropy and soft IoU.
+LOSSES = {"camvid": ("softmax", "iou", "lovasz"), "voc": ("softmax", "iou"),
+          "sweep": ("softmax", "iou"),
+          "camvid_all": ("softmax", "iou", "lovasz", "softmax+iou"),
+          "voc_all": ("softmax", "iou", "lovasz")}
 
 # The paper's settings (Sec. 4.1); batch size and step count are not stated there.
 PAPER = {"backbone": "caffe", "width_mult": 1, "fc6_kernel": 6, "image_size": None,
@@ -53,7 +65,11 @@ PROTOCOLS = {
                   init="scratch"),
 }
 GRID_RECORD = "grid.json"  # the settings a grid folder's runs were started with
-BACKBONE_STEPS = 2000  # pre-training steps of the shared backbone (init="shared")
+# The shared backbone (init="shared"): one multi-class model of every class, trained with
+# median-frequency-weighted cross-entropy on train[:80%], kept at its last step.
+BACKBONE = {"category": "all", "loss": "softmax", "class_weighting": "median_frequency",
+            "optimizer": "adam", "learning_rate": 3e-4, "batch_size": 8, "train_steps": 2000,
+            "eval_every": 2000}
 WHY = {
     "width_mult": "a narrower network fits a 2-core CPU budget",
     "fc6_kernel": "fc6 as the 1x1 convolution the paper's text describes, not Long et al.'s 6x6 "
@@ -79,8 +95,8 @@ WHY = {
 }
 SHARED_WHY = ("ImageNet AlexNet weights cannot be downloaded here: one backbone, pre-trained "
               "here on the dataset's multi-class train labels (train[:80%] only, "
-              "median-frequency balanced, experiments/pretrain_backbone.py), stands in for "
-              "them; both losses are fine-tuned from it")
+              "median-frequency-weighted cross-entropy: run.py --category=all), stands in for "
+              "them; every loss is fine-tuned from it")
 
 
 def deviations(settings: dict) -> list[str]:
@@ -134,26 +150,26 @@ def run_flags(settings: dict, init_path: str | None) -> list[str]:
 
 
 def shared_backbone(out_dir: str, settings: dict, dataset: str, data_dir: str | None) -> str:
-  """Path of the grid's shared backbone, pre-trained first if it is not there yet."""
-  path = os.path.join(out_dir, "shared_backbone.npz")
-  if os.path.exists(path):
-    print(f"shared backbone: {path} (pre-trained before)", flush=True)
-    return path
-  os.makedirs(out_dir, exist_ok=True)
-  command = [sys.executable, os.path.join(os.path.dirname(__file__), "pretrain_backbone.py"),
-             f"--dataset={dataset}", f"--width_mult={settings['width_mult']}",
-             f"--backbone={settings['backbone']}", f"--fc6_kernel={settings['fc6_kernel']}",
-             f"--train_steps={BACKBONE_STEPS}", f"--out={path}"]
-  command += [f"--{key}={settings[key]}"
-              for key in ("image_size", "crop_size", "scale_jitter", "colour_jitter")
-              if settings[key]]
+  """The grid's shared backbone: the folder of a multi-class run (:data:`BACKBONE`) of the
+  grid's network on all classes of ``dataset``, trained first if it has not finished yet.
+  run.py's ``--init`` reads conv1-fc7 from its best checkpoint."""
+  workdir = os.path.join(out_dir, "shared_backbone")
+  if os.path.exists(os.path.join(workdir, "results.json")):
+    print(f"shared backbone: {workdir} (pre-trained before)", flush=True)
+    return workdir
+  network = {key: settings[key] for key in ("backbone", "width_mult", "fc6_kernel", "image_size",
+                                             "crop_size", "scale_jitter", "colour_jitter")}
+  command = [sys.executable, os.path.join(os.path.dirname(__file__), "run.py"),
+             f"--dataset={dataset}", f"--workdir={workdir}", "--log_every=50",
+             *[f"--{key}={value}" for key, value in {**network, **BACKBONE}.items()
+               if value is not None]]
   command += [f"--data_dir={data_dir}"] if data_dir else []
-  print(f"shared backbone: pre-training {path} ({BACKBONE_STEPS} steps)", flush=True)
+  print(f"shared backbone: pre-training {workdir} ({BACKBONE['train_steps']} steps)", flush=True)
   start = time.time()
   if subprocess.run(command, check=False, env=cli.env_with_huge_pages()).returncode != 0:
-    raise UserError(f"{path}: pretrain_backbone.py failed; rerun to retry")
+    raise UserError(f"{workdir}: the backbone's run.py failed; rerun to resume")
   print(f"    finished in {time.time() - start:.0f} s", flush=True)
-  return path
+  return workdir
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -182,7 +198,7 @@ def planned_runs(grid: str, seeds, out_dir: str, categories=None):
     variants = [(categories[0], ratio) for ratio in SWEEP_RATIOS]
   for seed in seeds:  # seed-major: a grid cut short still has whole seeds
     for category, ratio in variants:
-      for loss in LOSSES:
+      for loss in LOSSES[grid]:
         name = f"{dataset}-{category}-{loss}-s{seed}" + (f"-r{ratio}" if ratio else "")
         extra = [f"--synthetic_ratio={ratio}"] if ratio else []
         yield os.path.join(out_dir, name), [f"--dataset={dataset}", f"--category={category}",
@@ -193,7 +209,8 @@ def main(argv):
   parser = cli.make_parser(__doc__)
   parser.add_argument("--grid", required=True, choices=sorted(GRIDS),
                       help="camvid: the paper's five categories; voc: person (others with "
-                           "--categories); sweep: synthetic background:object ratios 2 to 300")
+                           "--categories); sweep: synthetic background:object ratios 2 to 300; "
+                           "camvid_all, voc_all: one multi-class model of every class")
   parser.add_argument("--protocol", default="cpu", choices=sorted(PROTOCOLS),
                       help="settings of every run; the report header lists how they depart "
                            "from the paper's")
@@ -278,8 +295,13 @@ def main(argv):
     minutes_left = left * sum(durations) / len(durations) / 60
     estimate = f"; {left} to go, about {minutes_left:.0f} min" if left else ""
     print(f"    finished in {durations[-1]:.0f} s{estimate}", flush=True)
-  import report  # pylint: disable=import-outside-toplevel  # imports TensorFlow: only now
-  report.write_report(out_dir, report_dir, data_dir=args.data_dir)
+  # pylint: disable-next=import-outside-toplevel  # imports TensorFlow: only now
+  import report
+  if GRIDS[args.grid][1] == [categories_lib.ALL]:
+    import multiclass_report  # pylint: disable=import-outside-toplevel
+    multiclass_report.write_report(out_dir, report_dir, data_dir=args.data_dir)
+  else:
+    report.write_report(out_dir, report_dir, data_dir=args.data_dir)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""Train one per-category FCN-32s with the soft-IoU (or softmax) loss and evaluate it.
+"""Train one FCN-32s with the soft-IoU (or another) loss and evaluate it.
 
   python experiments/run.py --category=person --loss=iou
+  python experiments/run.py --dataset=camvid --data_dir=PATH --category=all --loss=iou  # 11 classes
   python experiments/run.py --dataset=camvid --data_dir=PATH --category=pole --loss=softmax
   python experiments/run.py --dataset=synthetic --category=disk --width_mult=0.125 \\
       --train_steps=200 --optimizer=adam   # runs anywhere, no data needed
@@ -25,7 +26,8 @@ def main(argv):
   config, workdir = flags.parse_run_flags(argv, __doc__)
   from fcn_iou_jax import train  # pylint: disable=import-outside-toplevel  # imports TensorFlow
   results = train.train_and_evaluate(config, workdir)
-  summary = ", ".join(f"{split} IoU {results[split]['iou']:.4f}"
+  score, name = ("miou", "mIoU") if "miou" in results["selection"] else ("iou", "IoU")
+  summary = ", ".join(f"{split} {name} {results[split][score]:.4f}"
                       for split in ("selection", "val", "test") if split in results)
   print(f"Done: {summary}; best step {results['best_step']}; results in "
         f"{os.path.join(workdir, 'results.json')}")

@@ -21,13 +21,14 @@ FC6_KERNELS = (1, 6)  # 1: the paper's literal 1x1 C6; 6: Long et al.'s (ImageNe
 class Config:
   # Data.
   dataset: str = "voc2012"  # voc2010 | voc2011 | voc2012 | camvid | synthetic
-  category: str = ""  # the object category (names and aliases of the dataset)
+  category: str = ""  # the object category (names and aliases of the dataset), or all
   data_dir: str | None = None  # raw dataset folder (default: $FCN_IOU_DATA_DIR/<dataset>)
   prepared_dir: str | None = None  # TFDS records (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)
   image_size: tuple[int, int] | None = None  # training resize (H, W); None: the paper's size
   crop_size: tuple[int, int] | None = None  # random (H, W) crop after the resize; None: none
   scale_jitter: float = 0.0  # not in the paper: random rescale in [1/(1+s), 1+s] before the crop
   colour_jitter: float = 0.0  # not in the paper: random brightness/contrast/saturation strength
+  class_aware_crops: bool = False  # multi-class: crops centred on a pixel of a random present class
   synthetic_ratio: float = 8.0  # synthetic data only: background:object pixel ratio
   # Model.
   backbone: str = "caffe"  # caffe | torchvision AlexNet layout
@@ -39,7 +40,8 @@ class Config:
   # caffe layout's BGR input mean; None: the --init weights' own, else Caffe's ImageNet mean.
   input_mean: tuple[float, float, float] | None = None
   # Objective and optimiser.
-  loss: str = "iou"  # iou (soft IoU, Eq. 5) | lovasz (Lovász hinge) | softmax (FCN_acc)
+  loss: str = "iou"  # iou (soft IoU, Eq. 5) | lovasz | softmax (FCN_acc) | softmax+iou
+  class_weighting: str = "none"  # multi-class: none | median_frequency (of the training pixels)
   optimizer: str = "sgd"  # sgd (with momentum) | adam
   learning_rate: float = 1e-4
   warmup_steps: int = 0  # not in the paper: linear learning-rate warm-up from 0 (0: none)

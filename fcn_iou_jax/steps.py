@@ -97,19 +97,41 @@ def eval_step(params, batch, *, model):
   return dict(counts, valid=batch["valid"])
 
 
-class ParallelSteps:
-  """Compiled train/eval steps plus the data placement each parallel mode needs."""
+def multiclass_eval_step(params, batch, *, model, axis_name=None):
+  """The ``[C, C]`` confusion matrix (rows: labels) of the argmax prediction on ``batch``,
+  summed over the devices of ``axis_name``; padding and void pixels have ``mask = 0``.
 
-  def __init__(self, mode: str, *, model, loss_fn, tx):
+  Scores of an image given at another scale than its label are resized (bilinear) to the
+  label's grid before the argmax.
+  """
+  logits = model.apply({"params": params}, batch["image"], train=False)
+  num_classes = logits.shape[-1]
+  if logits.shape[:-1] != batch["label"].shape:
+    logits = jax.image.resize(logits, (*batch["label"].shape, num_classes), "bilinear")
+  confusion = metrics.confusion_matrix(logits.argmax(-1), batch["label"], batch["mask"],
+                                       num_classes)
+  return confusion if axis_name is None else jax.lax.psum(confusion, axis_name)
+
+
+class ParallelSteps:
+  """Compiled train/eval steps plus the data placement each parallel mode needs.
+
+  ``multiclass``: the eval step is :func:`multiclass_eval_step` (one confusion matrix over
+  all devices) instead of the binary per-image counts of :func:`eval_step`.
+  """
+
+  def __init__(self, mode: str, *, model, loss_fn, tx, multiclass: bool = False):
     if mode not in ("pmap", "jit"):
       raise ValueError(f"unknown parallel mode {mode!r}; choose from pmap, jit")
     self.mode = mode
     self.local_device_count = jax.local_device_count()
+    evaluate = multiclass_eval_step if multiclass else eval_step
     if mode == "pmap":
       self.train = jax.pmap(functools.partial(train_step, model=model, loss_fn=loss_fn, tx=tx,
                                               axis_name=AXIS),
                             axis_name=AXIS, donate_argnums=(0,))
-      self.eval = jax.pmap(functools.partial(eval_step, model=model), axis_name=AXIS)
+      evaluate = (functools.partial(evaluate, axis_name=AXIS) if multiclass else evaluate)
+      self.eval = jax.pmap(functools.partial(evaluate, model=model), axis_name=AXIS)
     else:
       mesh = jax.sharding.Mesh(np.array(jax.devices()), ("data",),
                                axis_types=(jax.sharding.AxisType.Auto,))
@@ -117,7 +139,9 @@ class ParallelSteps:
       self._sharded = jax.NamedSharding(mesh, jax.P("data"))
       self.train = jax.jit(functools.partial(train_step, model=model, loss_fn=loss_fn, tx=tx),
                            donate_argnums=(0,), out_shardings=self._replicated)
-      self.eval = jax.jit(functools.partial(eval_step, model=model))
+      # The confusion matrix replicated on every device, so each process reads the total.
+      self.eval = jax.jit(functools.partial(evaluate, model=model),
+                          out_shardings=self._replicated if multiclass else None)
 
   @property
   def pipeline_device_count(self) -> int | None:

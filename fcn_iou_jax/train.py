@@ -1,9 +1,12 @@
-"""Training and evaluation of one per-category model: ``train_and_evaluate(config, workdir)``.
+"""Training and evaluation of one model: ``train_and_evaluate(config, workdir)``.
 
-The loop: training batches (>= 1 positive each) -> compiled parallel train step; every
-``eval_every`` steps and at the end, dataset-level IoU on the model-selection split (20% of
-the train list, ``sources``); the best state by that IoU is kept. At the end the best state
-is evaluated on the dataset's val split, and on test where it exists, into results.json.
+One loop for both kinds of run: a binary model of one category (``--category=person``, the
+paper's) or one multi-class model of every class (``--category=all``). The loop: training
+batches (binary: >= 1 positive each) -> compiled parallel train step; every ``eval_every``
+steps and at the end, the dataset-level score on the model-selection split (20% of the train
+list, ``sources``): IoU (binary) or mIoU (multi-class); the best state by it is kept. At the
+end the best state is evaluated on the dataset's val split, and on test where it exists,
+into results.json.
 """
 
 from __future__ import annotations
@@ -18,68 +21,26 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from fcn_iou_jax import (checkpoints, evaluation, interrupts, losses, models, pretrained,
-                         run_log, steps, workdir_lock)
+from fcn_iou_jax import (checkpoints, evaluation, interrupts, losses, run_log, steps,
+                         workdir_lock)
+from fcn_iou_jax.build import (Task, build_loss, build_model, build_optimizer, build_source,
+                               build_task, eval_input_scale, initial_params, read_init_weights)
 from fcn_iou_jax.config import Config, incompatible_keys
-from fcn_iou_jax.data import pipeline, sources, synthetic
+from fcn_iou_jax.data import pipeline
 from fcn_iou_jax.errors import DivergedError, UserError
 
 FINAL_SPLITS = ("val", "test")
-
-
-def build_model(config: Config) -> models.FCN32s:
-  return models.FCN32s(backbone=config.backbone, width_mult=config.width_mult,
-                       fc6_kernel=config.fc6_kernel, dropout_rate=config.dropout_rate,
-                       learn_upsampling=config.learn_upsampling,
-                       dtype=jnp.dtype(config.dtype), conv_forms=config.conv_forms)
-
-
-def build_optimizer(config: Config):
-  return steps.make_optimizer(config.optimizer, learning_rate=config.learning_rate,
-                              momentum=config.momentum, weight_decay=config.weight_decay,
-                              warmup_steps=config.warmup_steps)
-
-
-def read_init_weights(config: Config):
-  """``(config, state dict)``: the ``config.init`` weights (``None`` for scratch), and the
-  config with ``input_mean`` taken from them where they carry one and none was given."""
-  if config.init == "scratch":
-    return config, None
-  state = pretrained.read_state_dict(config.init)
-  mean = pretrained.input_mean(state)
-  if mean is not None and config.input_mean is None and config.backbone == "caffe":
-    config = dataclasses.replace(config, input_mean=mean)
-  return config, state
-
-
-def initial_params(config: Config, model: models.FCN32s, rng, init_weights=None):
-  """Scratch initialisation, or ``init_weights`` (ImageNet AlexNet, from ``config.init``)."""
-  params = models.init_params(model, rng)
-  if init_weights is None:
-    return params
-  return pretrained.load_alexnet_into(params, init_weights, source=config.init)
-
-
-def eval_input_scale(config: Config) -> float:
-  """Factor by which eval images are resized for the network: the training resize relative
-  to the dataset's own training size (1 at the paper's sizes; 0.5 for CamVid at 180x240)."""
-  if config.image_size is None:
-    return 1.0
-  return config.image_size[0] / sources.get_spec(config.dataset).train_size[0]
-
-
-def build_source(config: Config) -> sources.Source:
-  spec = sources.get_spec(config.dataset)
-  size = spec.train_size
-  return sources.Source(config.dataset, data_dir=config.data_dir,
-                        prepared_dir=config.prepared_dir,
-                        synthetic_spec=synthetic.SyntheticSpec(
-                            height=size[0], width=size[1],
-                            background_to_object=config.synthetic_ratio, seed=config.seed))
-
-
-def _check_config(config: Config):
+def _check_config(config: Config, task: Task):
   devices, processes = jax.device_count(), jax.process_count()
+  if config.class_weighting != "none" and not (
+      task.multiclass and all(term in losses.WEIGHTED_LOSSES
+                              for term in config.loss.split(losses.SUM))):
+    raise UserError(f"--class_weighting={config.class_weighting} needs --category=all and a "
+                    f"loss with class weights ({', '.join(losses.WEIGHTED_LOSSES)} or their "
+                    f"sum), not --loss={config.loss}")
+  if config.class_aware_crops and not (task.multiclass and config.crop_size):
+    raise UserError("--class_aware_crops needs --category=all and --crop_size (binary runs "
+                    "already crop around the category)")
   if config.batch_size % devices:
     raise UserError(f"--batch_size={config.batch_size} must be a multiple of the "
                     f"{devices} devices")
@@ -141,10 +102,8 @@ class _Throughput:
 
 def train_and_evaluate(config: Config, workdir: str) -> dict:
   """Trains per ``config`` in ``workdir`` (resuming if it holds a run); returns results."""
-  _check_config(config)
-  spec = sources.get_spec(config.dataset)
-  category_id = spec.labels.category_id(config.category, dataset=config.dataset)
-  loss_fn = losses.get_loss(config.loss)
+  task = build_task(config)
+  _check_config(config, task)
   given_mean = config.input_mean
   config, init_weights = read_init_weights(config)
   if config.input_mean != given_mean and jax.process_index() == 0:
@@ -153,18 +112,18 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   os.makedirs(workdir, exist_ok=True)
   # One run per workdir; on several hosts, process 0 holds the lock for all.
   with (workdir_lock.hold(workdir) if jax.process_index() == 0 else contextlib.nullcontext()):
-    return _train_and_evaluate_in(config, workdir, category_id=category_id, loss_fn=loss_fn,
-                                  init_weights=init_weights)
+    return _train_and_evaluate_in(config, workdir, task=task, init_weights=init_weights)
 
 
-def _train_and_evaluate_in(config: Config, workdir: str, *, category_id: int, loss_fn,
-                           init_weights) -> dict:
+def _train_and_evaluate_in(config: Config, workdir: str, *, task: Task, init_weights) -> dict:
   _claim_workdir(config, workdir)
   source = build_source(config)
 
   model = build_model(config)
   tx = build_optimizer(config)
-  parallel = steps.ParallelSteps(config.parallel, model=model, loss_fn=loss_fn, tx=tx)
+  parallel = steps.ParallelSteps(config.parallel, model=model, tx=tx,
+                                 loss_fn=build_loss(config, task, source),
+                                 multiclass=task.multiclass)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
   host_state = steps.create_train_state(initial_params(config, model, init_rng, init_weights),
                                         tx, dropout_rng)
@@ -184,13 +143,13 @@ def _train_and_evaluate_in(config: Config, workdir: str, *, category_id: int, lo
   log = run_log.MetricsLog(workdir, resume_step=start_step)
 
   evaluate = lambda state_params, split: evaluation.evaluate_split(
-      parallel, state_params, source, split, category_id=category_id,
+      parallel, state_params, source, split, category_id=task.category_id,
       batch_size=config.eval_batch_size, backbone=config.backbone,
       input_scale=eval_input_scale(config), input_mean=config.input_mean)
   state = parallel.put_state(host_state)
   if start_step < config.train_steps:
-    state, progress, throughput = _train(config, parallel, state, progress, source,
-                                         category_id, store, log, evaluate, start_step)
+    state, progress, throughput = _train(config, task, parallel, state, progress, source,
+                                         store, log, evaluate, start_step)
   else:
     throughput = _Throughput()
 
@@ -200,45 +159,46 @@ def _train_and_evaluate_in(config: Config, workdir: str, *, category_id: int, lo
       "dataset": config.dataset, "category": config.category, "loss": config.loss,
       "seed": config.seed, "best_step": progress["best_step"], "steps": config.train_steps,
       "train_images_per_sec": throughput.rate or progress.get("train_images_per_sec", 0.0),
-      "selection": _best_selection(progress), "config": config.to_dict(),
-      "collapse_step": progress.get("collapse_step"),
+      "selection": _best_selection(progress, task), "config": config.to_dict(),
   }
+  if not task.multiclass:
+    results["collapse_step"] = progress.get("collapse_step")
   for split in FINAL_SPLITS:
     if split in source.available_splits():
-      results[split] = _public_metrics(evaluate(best_params, split))
+      result = evaluate(best_params, split)
+      results[split] = {key: result[key] for key in task.public_scores}
   if jax.process_index() == 0:
     run_log.write_json(os.path.join(workdir, "results.json"), results)
   return results
 
 
-def _public_metrics(result: dict) -> dict:
-  return {key: result[key] for key in ("iou", "per_image_iou", "tp", "fp", "fn")}
-
-
-def _best_selection(progress: dict) -> dict:
+def _best_selection(progress: dict, task: Task) -> dict:
+  """The selection scores of the best step: IoU and per-image IoU, or mIoU and per-class IoU."""
   best = [e for e in progress["evaluations"] if e["step"] == progress["best_step"]]
-  return {key: best[0][key] for key in ("iou", "per_image_iou")} if best else {}
+  return {key: best[0][key] for key in task.public_scores[:2]} if best else {}
 
 
-def _train(config, parallel, state, progress, source, category_id, store, log,
-           evaluate, start_step):
+def _train(config, task, parallel, state, progress, source, store, log, evaluate, start_step):
   processes = jax.process_count()
   image_size = tuple(config.image_size or source.spec.train_size)
   dataset, positives, total = pipeline.make_train_dataset(
       source.examples("selection_train", shard_index=jax.process_index(),
                       shard_count=processes),
-      category_id=category_id, void=source.spec.labels.void, image_size=image_size,
+      category_id=task.category_id, void=source.spec.labels.void, image_size=image_size,
       batch_size=config.batch_size // processes, backbone=config.backbone,
       # A resumed run continues the same sequence of batches where it stopped.
       seed=config.seed * 1_000_003, skip_batches=start_step,
       device_count=parallel.pipeline_device_count, category_name=config.category,
       crop_size=config.crop_size, scale_jitter=config.scale_jitter,
-      colour_jitter=config.colour_jitter, input_mean=config.input_mean)
+      colour_jitter=config.colour_jitter, input_mean=config.input_mean,
+      class_aware_crops=config.class_aware_crops)
   if jax.process_index() == 0:
     crop = f", cropped to {config.crop_size[0]}x{config.crop_size[1]}" if config.crop_size else ""
-    print(f"{config.dataset}/{config.category}: {positives} of {total} training images contain "
-          f"the category; training {config.train_steps - start_step} steps of "
-          f"{config.batch_size} images at {image_size[0]}x{image_size[1]}{crop}", flush=True)
+    images = (f"{total} training images, {len(task.class_names)} classes" if task.multiclass
+              else f"{positives} of {total} training images contain the category")
+    print(f"{config.dataset}/{config.category}: {images}; training "
+          f"{config.train_steps - start_step} steps of {config.batch_size} images at "
+          f"{image_size[0]}x{image_size[1]}{crop}", flush=True)
   batches = dataset.as_numpy_iterator()
   throughput = _Throughput()
   pending_loss = None  # the previous step's loss, read one step late to keep dispatch async
@@ -263,9 +223,11 @@ def _train(config, parallel, state, progress, source, category_id, store, log,
         log.write(step, "train", {"loss": loss, "images_per_sec": throughput.rate})
       if step % config.eval_every == 0 or step == config.train_steps:
         _check_finite(*pending_loss)
-        progress = _evaluate_and_save(step, state, parallel, progress, store, log, evaluate,
-                                      throughput)
-        bar.write(f"step {step}: selection IoU {progress['evaluations'][-1]['iou']:.4f} "
+        progress = _evaluate_and_save(step, state, task, parallel, progress, store, log,
+                                      evaluate, throughput)
+        name = "mIoU" if task.multiclass else "IoU"
+        bar.write(f"step {step}: selection {name} "
+                  f"{progress['evaluations'][-1][task.score]:.4f} "
                   f"(best {progress['best_iou']:.4f} at step {progress['best_step']})")
         last_save = time.monotonic()
       elif stop.signal_number or _save_due(config.checkpoint_minutes, last_save):
@@ -301,20 +263,24 @@ def _check_finite(step: int, loss):
                         "restarts from the last checkpoint; lower --learning_rate?)")
 
 
-def _evaluate_and_save(step, state, parallel, progress, store, log, evaluate, throughput):
+def _evaluate_and_save(step, state, task, parallel, progress, store, log, evaluate,
+                       throughput):
   result = evaluate(state.params, "selection")
+  if task.multiclass:  # the matrix stays out of the logs; per-class IoUs say what it does
+    result = {key: value for key, value in result.items() if key != "confusion"}
   record = {"step": step, **result}
   log.write(step, "selection", result)
   evaluations = [e for e in progress["evaluations"] if e["step"] < step] + [record]
   progress = dict(progress, evaluations=evaluations, train_images_per_sec=throughput.rate)
-  if _collapsed(progress["best_iou"], result) and progress.get("collapse_step") is None:
+  if (not task.multiclass and _collapsed(progress["best_iou"], result)
+      and progress.get("collapse_step") is None):
     progress["collapse_step"] = step
     log.write(step, "collapse", {"previous_best_iou": progress["best_iou"]})
     tqdm.write(f"warning: collapse at step {step}: no pixel is predicted as the category any "
                f"more (best selection IoU so far {progress['best_iou']:.4f})")
   host_state = parallel.get_state(state)
-  if result["iou"] > progress["best_iou"] or store.latest_step("best") is None:
-    progress.update(best_iou=result["iou"], best_step=step)
+  if result[task.score] > progress["best_iou"] or store.latest_step("best") is None:
+    progress.update(best_iou=result[task.score], best_step=step)
     store.save("best", step, host_state, progress)
   store.save("latest", step, host_state, progress)
   return progress

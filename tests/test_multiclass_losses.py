@@ -1,6 +1,8 @@
 """The C-class soft IoU against a NumPy loss written from its definition, float64 central
 differences, its closed-form gradient, and the binary loss it reduces to."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -152,9 +154,10 @@ def test_bad_inputs_are_named_when_they_can_be_seen():
 
 
 def test_registry_names_each_loss_once_by_the_labels_kind():
-  assert losses.LOSS_NAMES == ("iou", "lovasz", "softmax")
+  assert losses.LOSS_NAMES == ("iou", "lovasz", "softmax", "softmax+iou")
   assert losses.get_loss("lovasz") is losses.lovasz_hinge_loss
   assert losses.get_loss("lovasz", multiclass=True) is losses.lovasz_softmax_loss_from_logits
   assert losses.get_loss("iou", multiclass=True) is losses.multiclass_soft_iou_loss_from_logits
-  with pytest.raises(ValueError, match="unknown loss 'dice'"):
-    losses.get_loss("dice")
+  for unknown in ("dice", "iou+softmax", "softmax+dice"):
+    with pytest.raises(ValueError, match=f"unknown loss '{re.escape(unknown)}'"):
+      losses.get_loss(unknown)

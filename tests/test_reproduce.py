@@ -9,7 +9,6 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments"))
 
-import pretrain_backbone  # pylint: disable=wrong-import-position
 import report  # pylint: disable=wrong-import-position
 import reproduce  # pylint: disable=wrong-import-position
 from fcn_iou_jax import cli  # pylint: disable=wrong-import-position
@@ -34,8 +33,9 @@ def test_shared_backbone_is_pretrained_once(tmp_path, monkeypatch):
   def fake_pretrain(command, check, env):
     calls.append(command)
     assert "glibc.malloc.hugetlb=1" in env["GLIBC_TUNABLES"]
-    out = [arg for arg in command if arg.startswith("--out=")][0][len("--out="):]
-    open(out, "wb").close()
+    workdir = [arg for arg in command if arg.startswith("--workdir=")][0][len("--workdir="):]
+    os.makedirs(workdir)
+    open(os.path.join(workdir, "results.json"), "w", encoding="utf-8").close()
     return subprocess.CompletedProcess(command, 0)
 
   monkeypatch.setattr(reproduce.subprocess, "run", fake_pretrain)
@@ -44,14 +44,19 @@ def test_shared_backbone_is_pretrained_once(tmp_path, monkeypatch):
   second = reproduce.shared_backbone(str(tmp_path), settings, "camvid", "/data/camvid")
   assert first == second and os.path.exists(first) and len(calls) == 1
   assert "--crop_size=180x240" in calls[0] and "--data_dir=/data/camvid" in calls[0]
-  assert "--width_mult=0.25" in calls[0]
+  assert "--width_mult=0.25" in calls[0] and "--category=all" in calls[0]
+  assert "--class_weighting=median_frequency" in calls[0]
 
 
 def test_camvid_grid_covers_categories_losses_and_seeds(tmp_path):
   runs = list(reproduce.planned_runs("camvid", [0, 1, 2], str(tmp_path)))
-  assert len(runs) == 5 * 2 * 3
-  assert len({workdir for workdir, _ in runs}) == 30
-  assert any("--category=sign_symbol" in flags and "--loss=iou" in flags for _, flags in runs)
+  assert len(runs) == 5 * 3 * 3
+  assert len({workdir for workdir, _ in runs}) == 45
+  assert any("--category=sign_symbol" in flags and "--loss=lovasz" in flags for _, flags in runs)
+  every_class = list(reproduce.planned_runs("camvid_all", [0, 1, 2], str(tmp_path)))
+  assert sorted({flags[2] for _, flags in every_class}) == [
+      "--loss=iou", "--loss=lovasz", "--loss=softmax", "--loss=softmax+iou"]
+  assert len(every_class) == 12 and all("--category=all" in flags for _, flags in every_class)
 
 
 def _fake_run(root, category, loss, seed, val_iou):
@@ -66,9 +71,10 @@ def _fake_run(root, category, loss, seed, val_iou):
 
 def test_report_averages_seeds_and_flags_unlearned_and_collapsed(tmp_path):
   runs = tmp_path / "runs"
-  for seed, (soft, iou) in enumerate([(0.30, 0.40), (0.34, 0.44)]):
+  for seed, (soft, iou, lovasz) in enumerate([(0.30, 0.40, 0.29), (0.34, 0.44, 0.36)]):
     _fake_run(runs, "disk", "softmax", seed, soft)
     _fake_run(runs, "disk", "iou", seed, iou)
+    _fake_run(runs, "disk", "lovasz", seed, lovasz)
   summary = report.write_report(str(runs), str(tmp_path / "out"), title="t")
   row = summary[0]
   assert row["iou"]["val"]["iou"][0] == pytest.approx(0.42)
@@ -79,8 +85,14 @@ def test_report_averages_seeds_and_flags_unlearned_and_collapsed(tmp_path):
   assert "iou seed 1 collapsed at step 300" in text
   # Paired gains 0.10 and 0.10: mean +10 points, std 0, IoU ahead in both seeds.
   assert row["gain"]["mean"] == pytest.approx(0.10) and row["gain"]["iou_ahead"] == 2
-  assert "+10.0 points (paired over 2 seed(s), IoU loss ahead in 2)" in text
+  assert "soft IoU − softmax +10.0 points (paired over 2 seed(s), soft IoU ahead in 2)" in text
   assert "outside the seed spread" in text
+  # Lovász hinge: gains -0.01 and +0.02, mean +0.5 points, std 2.1: within the spread.
+  assert row["gain_lovasz"]["mean"] == pytest.approx(0.005)
+  assert row["gain_lovasz"]["iou_ahead"] == 1
+  assert "Lovász hinge − softmax +0.5 points (paired over 2 seed(s), Lovász hinge ahead in 1), "\
+         "std 2.1: within the seed spread" in text
+  assert "| FCN_Lovász (Lovász hinge) | 32.5 ± 4.9 |" in text
   assert (tmp_path / "out" / "iou_gain_vs_ratio.png").exists()
   bound = {"split": "val", "categories": {"disk": {"iou": 0.875}}}
   report.write_report(str(runs), str(tmp_path / "bound"), title="t", bound=bound)
@@ -107,7 +119,7 @@ def test_a_report_without_val_scores_measures_on_the_selection_split(tmp_path):
 
 def test_report_says_why_it_has_no_class_ratios(tmp_path, monkeypatch, capsys):
   monkeypatch.setenv("FCN_IOU_OFFLINE", "1")
-  assert report._ratios("camvid", str(tmp_path / "missing"), "train") == {}
+  assert report.ratios("camvid", str(tmp_path / "missing"), "train") == {}
   assert "note: no background:object ratios in the report (--data_dir=" in capsys.readouterr().err
 
 
@@ -151,7 +163,7 @@ def test_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
   commands, reports = [], []
   monkeypatch.setattr(reproduce.subprocess, "run", _fake_subprocess(commands))
   monkeypatch.setattr(report, "write_report",
-                      lambda runs, out, **kwargs: reports.append(report._settings_lines(
+                      lambda runs, out, **kwargs: reports.append(report.settings_lines(
                           json.loads(open(os.path.join(runs, "grid.json")).read()), runs)))
   reproduce.main(["--grid=camvid", "--protocol=cpu", "--image_size=720x960", "--width_mult=0.5",
                   "--scale_jitter=0.25", "--colour_jitter=0.2", "--fc6_kernel=1",
@@ -185,18 +197,13 @@ def test_bad_seeds_or_categories_are_refused_before_anything_is_written(tmp_path
       "voc2012-tvmonitor-softmax-s0", "voc2012-tvmonitor-iou-s0"]  # aliases name the same runs
 
 
-@pytest.mark.parametrize("command, flag", [
-    (pretrain_backbone, "--batch_size=0"), (pretrain_backbone, "--train_steps=-3"),
-    (pretrain_backbone, "--width_mult=0"), (pretrain_backbone, "--learning_rate=0"),
-    (reproduce, "--train_steps=0"), (reproduce, "--width_mult=-1"),
-])
-def test_sizes_and_rates_must_be_positive(command, flag, tmp_path):
-  required = ["--grid=camvid"] if command is reproduce else [f"--out={tmp_path / 'b.npz'}"]
+@pytest.mark.parametrize("flag", ["--train_steps=0", "--width_mult=-1"])
+def test_sizes_and_rates_must_be_positive(flag, tmp_path):
   name, value = flag.split("=")
   with pytest.raises(UserError, match=f"^{name}='{value}' must be positive$"):
-    command.main([flag, *required])
+    reproduce.main([flag, "--grid=camvid"])
   with pytest.raises(UserError, match=f"^{name}='many' is not a number$"):
-    command.main([f"{name}=many", *required])
+    reproduce.main([f"{name}=many", "--grid=camvid"])
   assert not list(tmp_path.iterdir())
 
 
@@ -272,11 +279,3 @@ def test_commands_restart_once_with_huge_pages_unless_the_user_chose(monkeypatch
   assert len(calls) == 1  # already set, or the user's own choice: no restart
 
 
-def test_pretraining_refuses_unknown_splits_and_unwritable_outputs_before_training(tmp_path):
-  with pytest.raises(UserError, match="--score_splits: hold not on disk"):
-    pretrain_backbone.main(["--dataset=synthetic", "--score_splits=val,hold",
-                            f"--out={tmp_path / 'never.npz'}"])
-  assert not (tmp_path / "never.npz").exists()  # refused before training
-  (tmp_path / "a file").write_text("")
-  with pytest.raises(UserError, match=r"a file is a file\)"):
-    pretrain_backbone.main(["--dataset=synthetic", f"--out={tmp_path / 'a file' / 'b.npz'}"])

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 import parallel_case
-from fcn_iou_jax import inference, interrupts, models, steps, train
+from fcn_iou_jax import build, interrupts, models, steps, train
 from fcn_iou_jax.config import Config, incompatible_keys
 from fcn_iou_jax.data import sources, statistics, synthetic
 from fcn_iou_jax.errors import DivergedError, UserError
@@ -107,7 +107,7 @@ def test_bfloat16_matmuls_train_as_well_as_float32(trained_run, tmp_path):
 
 @pytest.mark.slow
 def test_conv_forms_setting_reaches_the_model_and_keeps_its_function():
-  tuned, native = (train.build_model(Config(**QUICK, conv_forms=forms))
+  tuned, native = (build.build_model(Config(**QUICK, conv_forms=forms))
                    for forms in ("tuned", "native"))
   assert (tuned.conv_forms, native.conv_forms) == ("tuned", "native")
   params = models.init_params(tuned, jax.random.key(0))
@@ -219,7 +219,7 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, flags, message):
 @pytest.mark.xdist_group("trained_run")  # one worker trains the shared run once
 @pytest.mark.slow
 @pytest.mark.parametrize("script, flag", [
-    ("run.py", "--workdir=FILE/run"), ("pretrain_backbone.py", "--out=FILE/b.npz"),
+    ("run.py", "--workdir=FILE/run"),
     ("output_bound.py", "--out=FILE/bound.json"), ("report.py", "--out=FILE/report"),
     ("reproduce.py", "--report=FILE/report"), ("predict.py", "--out=FILE/masks"),
 ])
@@ -227,7 +227,6 @@ def test_an_output_path_that_cannot_be_made_is_refused_first(tmp_path, script, f
   (tmp_path / "file").write_text("")
   flag = flag.replace("FILE", str(tmp_path / "file"))
   needs = {"run.py": ["--dataset=synthetic", "--category=disk"],
-           "pretrain_backbone.py": ["--dataset=synthetic"],
            "output_bound.py": ["--dataset=synthetic", "--categories=disk"],
            "report.py": [f"--runs={tmp_path}"],
            "reproduce.py": ["--grid=sweep", f"--out={tmp_path / 'runs'}"],
@@ -246,7 +245,7 @@ def test_an_output_path_that_cannot_be_made_is_refused_first(tmp_path, script, f
     ("evaluate.py", ["--workdir=w", "--split=holdout"]),
     ("predict.py", ["--workdir=w", "--out=o", "--threshold=half", "a.png"]),
     ("class_ratios.py", ["--dataset=kitti"]),
-    ("pretrain_backbone.py", ["--out=b.npz", "--fc6_kernel=3"]),
+    ("run.py", ["--category=all", "--class_weighting=inverse"]),
     ("reproduce.py", ["--grid=kitti"]),
     ("report.py", ["--runs=r", "--out=o", "--title"]),
     ("output_bound.py", ["--dataset=kitti", "--categories=car"]),
@@ -259,8 +258,8 @@ def test_flag_errors_come_before_tensorflow_starts(script, flags):
   assert result.stderr.startswith("error: argument --")
 
 
-SCRIPTS = ("run.py", "evaluate.py", "predict.py", "class_ratios.py", "pretrain_backbone.py",
-           "reproduce.py", "report.py", "output_bound.py", "convert_weights.py")
+SCRIPTS = ("run.py", "evaluate.py", "predict.py", "class_ratios.py", "reproduce.py", "report.py",
+           "multiclass_report.py", "output_bound.py", "convert_weights.py")
 
 
 @pytest.mark.slow
@@ -325,30 +324,9 @@ def test_collapse_is_recognised_only_after_learning():
 
 
 @pytest.mark.slow
-def test_pretrained_shared_backbone_initialises_a_run(tmp_path):
-  backbone = tmp_path / "new folder" / "backbone.npz"  # made by the command
-  pretrain = _run_script("pretrain_backbone.py", "--dataset=synthetic", "--width_mult=0.0625",
-                         "--image_size=48x64", "--crop_size=32x48", "--train_steps=3",
-                         "--batch_size=2", "--score_splits=selection,val", f"--out={backbone}")
-  assert pretrain.returncode == 0, pretrain.stderr[-2000:]
-  names = sources.get_spec("synthetic").labels.names
-  for split in ("selection", "val"):
-    scores = [l for l in pretrain.stdout.splitlines() if l.startswith(f"{split} IoU per class")]
-    per_class = dict(item.rsplit(" ", 1) for item in scores[0].split(": ", 1)[1].split(", "))
-    assert list(per_class) == list(names)
-    assert all(0.0 <= float(value) <= 100.0 for value in per_class.values())
-  finished = _run_cli(*_quick_flags(tmp_path / "run", 2), f"--init={backbone}",
-                      "--crop_size=64x80")
-  assert finished.returncode == 0, finished.stderr[-2000:]
-  assert "at 96x128, cropped to 64x80" in finished.stdout
-  saved = json.loads((tmp_path / "run" / "results.json").read_text())["config"]
-  assert saved["crop_size"] == [64, 80]
-
-
-@pytest.mark.slow
 def test_model_trained_on_resized_images_is_scored_on_original_pixels(tmp_path):
   config = Config(**QUICK, image_size=(48, 64), train_steps=2, eval_every=2)
-  assert train.eval_input_scale(config) == 0.5
+  assert build.eval_input_scale(config) == 0.5
   results = train.train_and_evaluate(config, str(tmp_path))
   val = results["val"]
   counts = statistics.class_pixel_counts(sources.Source("synthetic").examples("val"), 3)
@@ -357,8 +335,11 @@ def test_model_trained_on_resized_images_is_scored_on_original_pixels(tmp_path):
 
 @pytest.mark.slow
 def test_sigterm_saves_the_step_and_the_rerun_equals_the_uninterrupted_run(tmp_path, capsys):
-  config = Config(**dict(QUICK, log_every=1), train_steps=8, eval_every=4,
-                  checkpoint_minutes=1e-9)  # a time-based save after every step
+  # A multi-class run (every setting of that mode on), so its resume is shown too; the
+  # binary resume: test_sigkill_then_rerun_resumes_without_losing_evaluations.
+  config = Config(**dict(QUICK, log_every=1, category="all"), train_steps=8, eval_every=4,
+                  loss="softmax+iou", class_weighting="median_frequency", crop_size=(64, 96),
+                  class_aware_crops=True, checkpoint_minutes=1e-9)  # a save after every step
   latest = tmp_path / "stopped" / "checkpoints" / "latest"
 
   def stop_after_a_time_based_save():
@@ -386,8 +367,8 @@ def test_sigterm_saves_the_step_and_the_rerun_equals_the_uninterrupted_run(tmp_p
   for key in ("best_step", "selection", "val"):
     assert resumed[key] == whole[key]
   for (_, stopped_leaf), (_, whole_leaf) in zip(
-      *(jax.tree_util.tree_leaves_with_path(inference.load_best_params(
-          str(tmp_path / name), inference.load_config(str(tmp_path / name)))[1])
+      *(jax.tree_util.tree_leaves_with_path(build.load_best_params(
+          str(tmp_path / name), build.load_config(str(tmp_path / name)))[1])
         for name in ("stopped", "whole"))):
     np.testing.assert_array_equal(stopped_leaf, whole_leaf)
   capsys.readouterr()

@@ -14,7 +14,7 @@ import pytest
 import scipy.io
 from scipy import signal
 
-from fcn_iou_jax import models, pretrained, train
+from fcn_iou_jax import build, models, pretrained
 from fcn_iou_jax.config import Config
 from fcn_iou_jax.data import pipeline
 from fcn_iou_jax.errors import UserError
@@ -224,10 +224,10 @@ def test_a_run_takes_its_input_mean_from_the_weights(tmp_path, model_and_params)
   _, params = model_and_params
   _write_simplenn(tmp_path / "alex.mat", _hwio_weights(params, 7))
   base = Config(init=str(tmp_path / "alex.mat"), width_mult=0.0625)
-  config, state = train.read_init_weights(base)
+  config, state = build.read_init_weights(base)
   np.testing.assert_allclose(config.input_mean, MEAN_RGB[::-1], rtol=1e-6)
   assert pretrained.INPUT_MEAN_KEY in state
   given = dataclasses.replace(base, input_mean=(1.0, 2.0, 3.0))
-  assert train.read_init_weights(given)[0].input_mean == (1.0, 2.0, 3.0)  # a flag wins
+  assert build.read_init_weights(given)[0].input_mean == (1.0, 2.0, 3.0)  # a flag wins
   other_layout = dataclasses.replace(base, backbone="torchvision")
-  assert train.read_init_weights(other_layout)[0].input_mean is None
+  assert build.read_init_weights(other_layout)[0].input_mean is None

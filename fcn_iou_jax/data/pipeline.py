@@ -1,14 +1,16 @@
-"""tf.data pipelines from raw examples to binary-segmentation batches ``{image, label, mask}``.
+"""tf.data pipelines from raw examples to segmentation batches ``{image, label, mask}``.
 
-* ``label`` is 1 where the pixel is the chosen category and 0 for every other class;
-  ``mask`` is 0 on void pixels (and on eval padding), 1 elsewhere.
+* Binary (one category): ``label`` is 1 where the pixel is the category and 0 for every
+  other class. Multi-class (``category_id=None``): ``label`` is the class id. ``mask`` is 0
+  on void pixels (whose label is then 0) and on eval padding, 1 elsewhere.
 * Training (the paper's recipe): resize to a fixed size (image bilinear, label and mask
   nearest), random horizontal flip applied identically to all three, the backbone's input
-  normalisation, and at least one image containing the category in every minibatch.
-  Optionally (not in the paper) a random crop after the resize, for short CPU runs that keep
-  thin objects at their full-resolution width: the positive image's crop is placed around a
-  pixel of the category so the rule still holds. Also optional and not in the paper: a random
-  rescale before the crop and a random colour jitter.
+  normalisation, and, in binary mode, at least one image containing the category in every
+  minibatch. Optionally (not in the paper) a random crop after the resize, for short CPU runs
+  that keep thin objects at their full-resolution width: the positive image's crop is placed
+  around a pixel of the category so the rule still holds (multi-class crops are uniform, or
+  centred on a pixel of a class drawn uniformly among the image's classes). Also optional
+  and not in the paper: a random rescale before the crop and a random colour jitter.
 * Evaluation: original resolution, padded to a static shape with ``mask = 0`` on padding.
 """
 
@@ -68,22 +70,35 @@ def random_flip(example, seed):
           for key, value in example.items()}
 
 
-def random_crop(example, size, seed, *, around_positive: bool):
+def _anchor_pixels(example, anchor: str, seed):
+  """``[N, 2]`` pixels one of which the crop window must hold: the category's (``positive``),
+  or those of one class drawn uniformly among the classes of the image (``class``)."""
+  valid = example["mask"] > 0
+  if anchor == "positive":
+    return tf.cast(tf.where((example["label"] > 0) & valid), tf.int32)
+  classes = tf.unique(tf.boolean_mask(example["label"], valid)).y
+  index = tf.random.stateless_uniform((), seed, 0, tf.maximum(tf.size(classes), 1), tf.int32)
+  chosen = tf.cond(tf.size(classes) > 0, lambda: valid & (example["label"] == classes[index]),
+                   lambda: tf.ones_like(valid))  # an all-void image: any pixel
+  return tf.cast(tf.where(chosen), tf.int32)
+
+
+def random_crop(example, size, seed, *, anchor: str | None):
   """Crops image, label and mask to ``size = (height, width)`` at one random offset.
 
-  ``around_positive``: the offset is drawn among those whose window holds one randomly chosen
-  pixel of the category (uniform over such pixels, then over such offsets), so a positive
-  image stays positive; otherwise uniform over all offsets.
+  ``anchor`` (``positive`` or ``class``, :func:`_anchor_pixels`): the offset is drawn among
+  those whose window holds one randomly chosen anchor pixel (uniform over such pixels, then
+  over such offsets), so a positive image stays positive; ``None``: uniform over all offsets.
   """
   crop = tf.constant(size, tf.int32)
   shape = tf.shape(example["label"])
   pixel_seed, offset_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
   low, high = tf.zeros([2], tf.int32), shape - crop
-  if around_positive:
-    pixels = tf.cast(tf.where((example["label"] > 0) & (example["mask"] > 0)), tf.int32)
+  if anchor is not None:
+    pixels = _anchor_pixels(example, anchor, tf.random.experimental.stateless_fold_in(seed, 1))
     index = tf.random.stateless_uniform((), pixel_seed, 0, tf.shape(pixels)[0], tf.int32)
-    anchor = pixels[index]
-    low, high = tf.maximum(low, anchor - crop + 1), tf.minimum(high, anchor)
+    centre = pixels[index]
+    low, high = tf.maximum(low, centre - crop + 1), tf.minimum(high, centre)
   draw = tf.random.stateless_uniform([2], offset_seed, 0, 2**30, tf.int32)
   top, left = tf.unstack(draw % (high - low + 1) + low)
 
@@ -131,7 +146,7 @@ def _has_category(example):
 
 def _augmented_stream(examples, *, seed: int, stream: int, backbone: str, input_mean=None,
                       crop_size=None, positives: bool = False, scale_jitter: float = 0.0,
-                      colour_jitter: float = 0.0, skip: int = 0):
+                      colour_jitter: float = 0.0, skip: int = 0, crop_anchor: str | None = None):
   """Shuffled, repeated, (rescaled, cropped,) flipped, (colour-jittered) and normalised
   examples; deterministic in ``seed``. The first ``skip`` are passed over before any
   augmentation (each example's augmentation depends on its place in the stream only)."""
@@ -144,7 +159,8 @@ def _augmented_stream(examples, *, seed: int, stream: int, backbone: str, input_
                              keep_positive=positives)
     if crop_size is not None:
       crop_seed = tf.random.experimental.stateless_split(example_seed, 1)[0]
-      example = random_crop(example, crop_size, crop_seed, around_positive=positives)
+      example = random_crop(example, crop_size, crop_seed,
+                            anchor="positive" if positives else crop_anchor)
     example = random_flip(example, example_seed)
     if colour_jitter:
       example = dict(example, image=random_colour(example["image"], colour_jitter, fold_in(2)))
@@ -160,29 +176,32 @@ def _split_for_devices(batch, device_count: int | None):
   return {k: tf.reshape(v, [device_count, -1, *v.shape[1:]]) for k, v in batch.items()}
 
 
-def make_train_dataset(examples, *, category_id: int, void: int, image_size, batch_size: int,
-                       backbone: str, seed: int, device_count: int | None = None,
+def make_train_dataset(examples, *, category_id: int | None, void: int, image_size,
+                       batch_size: int, backbone: str, seed: int, device_count: int | None = None,
                        category_name: str = "the category", crop_size=None,
                        scale_jitter: float = 0.0, colour_jitter: float = 0.0, input_mean=None,
-                       skip_batches: int = 0):
-  """Infinite training batches with at least one positive image each.
+                       skip_batches: int = 0, class_aware_crops: bool = False):
+  """Infinite training batches; in binary mode with at least one positive image each.
 
-  How: two streams over the same cached, resized examples. Each batch takes one image from a
-  shuffled stream of the images that contain the category and ``batch_size - 1`` from a
-  shuffled stream of all images, so negatives keep their natural share in the rest of the
-  batch (with ``batch_size == 1`` every batch is a positive image).
+  Binary mode, how: two streams over the same cached, resized examples. Each batch takes one
+  image from a shuffled stream of the images that contain the category and
+  ``batch_size - 1`` from a shuffled stream of all images, so negatives keep their natural
+  share in the rest of the batch (with ``batch_size == 1`` every batch is a positive image).
+  Multi-class mode (``category_id=None``): one shuffled stream of all images, class ids kept.
 
   With ``crop_size`` every image is then cropped at random to that size, the positive one
-  around a pixel of the category. ``scale_jitter`` (needs ``crop_size``) and
-  ``colour_jitter`` add the augmentations of :func:`random_scale` and :func:`random_colour`
-  (not in the paper; 0 turns them off).
+  around a pixel of the category (multi-class, ``class_aware_crops``: every image around a
+  pixel of a class drawn uniformly among its classes). ``scale_jitter`` (needs
+  ``crop_size``) and ``colour_jitter`` add the augmentations of :func:`random_scale` and
+  :func:`random_colour` (not in the paper; 0 turns them off).
 
   ``skip_batches`` starts the same sequence of batches that many batches in, so that a
   resumed run sees exactly the batches the uninterrupted run would have seen. Skipped
   examples are taken from the cached, shuffled stream but not augmented.
 
   Returns:
-    ``(dataset, positive_count, example_count)``; batch leaves are ``[B, ...]`` or, with
+    ``(dataset, positive_count, example_count)``, ``positive_count`` the images that hold
+    the category (multi-class: every image); batch leaves are ``[B, ...]`` or, with
     ``device_count`` given (pmap), ``[device_count, B / device_count, ...]``.
   """
   if device_count and batch_size % device_count:
@@ -193,6 +212,13 @@ def make_train_dataset(examples, *, category_id: int, void: int, image_size, bat
   prepared = examples.map(lambda e: resize(binarize(e, category_id=category_id, void=void),
                                            image_size),
                           num_parallel_calls=tf.data.AUTOTUNE).cache()
+  if category_id is None:
+    example_count = int(prepared.reduce(0, lambda count, _: count + 1))  # also fills the cache
+    batches = _augmented_stream(prepared, seed=seed, stream=2, skip=skip_batches * batch_size,
+                                crop_anchor="class" if class_aware_crops else None,
+                                **augmentation).batch(batch_size)
+    batches = batches.map(lambda b: _split_for_devices(b, device_count))
+    return batches.prefetch(tf.data.AUTOTUNE), example_count, example_count
   counts = prepared.reduce((0, 0), lambda c, e: (c[0] + 1, c[1] + tf.cast(_has_category(e),
                                                                           tf.int32)))
   example_count, positive_count = (int(c) for c in counts)  # also fills the cache
@@ -209,20 +235,6 @@ def make_train_dataset(examples, *, category_id: int, void: int, image_size, bat
         lambda a, b: {k: tf.concat([a[k], b[k]], 0) for k in a})
   batches = batches.map(lambda b: _split_for_devices(b, device_count))
   return batches.prefetch(tf.data.AUTOTUNE), positive_count, example_count
-
-
-def make_multiclass_train_dataset(examples, *, void: int, image_size, batch_size: int,
-                                  backbone: str, seed: int, device_count: int | None = None,
-                                  crop_size=None, scale_jitter: float = 0.0,
-                                  colour_jitter: float = 0.0, input_mean=None):
-  """Infinite batches with every class id kept (no positive rule), for backbone pre-training."""
-  _check_augmentation(crop_size, image_size, scale_jitter, colour_jitter)
-  prepared = examples.map(lambda e: resize(binarize(e, category_id=None, void=void), image_size),
-                          num_parallel_calls=tf.data.AUTOTUNE).cache()
-  batches = _augmented_stream(prepared, seed=seed, stream=2, backbone=backbone,
-                              input_mean=input_mean, crop_size=crop_size, scale_jitter=scale_jitter,
-                              colour_jitter=colour_jitter).batch(batch_size)
-  return batches.map(lambda b: _split_for_devices(b, device_count)).prefetch(tf.data.AUTOTUNE)
 
 
 def _check_augmentation(crop_size, image_size, scale_jitter, colour_jitter):

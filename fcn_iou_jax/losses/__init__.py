@@ -9,6 +9,8 @@ takes a void ``mask`` and, with ``axis_name``, gives exactly the global batch's 
 ``get_loss`` names each once, by the labels' kind: the command line's ``--loss``.
 """
 
+import functools
+
 from fcn_iou_jax.losses.cross_entropy import (multiclass_cross_entropy_loss,
                                               softmax_cross_entropy_loss)
 from fcn_iou_jax.losses.lovasz import (lovasz_hinge_loss, lovasz_softmax_loss,
@@ -30,16 +32,34 @@ MULTICLASS_LOSSES = {
     "lovasz": lovasz_softmax_loss_from_logits,
     "softmax": multiclass_cross_entropy_loss,
 }
-LOSS_NAMES = tuple(sorted(BINARY_LOSSES))
+SUM = "+"  # "softmax+iou": the sum of the two losses
+LOSS_NAMES = (*sorted(BINARY_LOSSES), f"softmax{SUM}iou")
+# Multi-class losses that take per-class weights (Lovász-Softmax has none).
+WEIGHTED_LOSSES = ("iou", "softmax")
 
 
-def get_loss(name: str, *, multiclass: bool = False):
+def get_loss(name: str, *, multiclass: bool = False, class_weights=None):
   """The logits-level loss ``name`` for binary labels, or for class ids with ``multiclass``.
 
   Each is called as ``loss(logits, labels, mask, axis_name=...)``: logits ``[B, H, W]`` for
-  binary losses, ``[B, H, W, C]`` for multi-class ones.
+  binary losses, ``[B, H, W, C]`` for multi-class ones. ``"a+b"`` is the sum of losses ``a``
+  and ``b``; ``class_weights [C]`` go to each multi-class term that takes them.
   """
   table = MULTICLASS_LOSSES if multiclass else BINARY_LOSSES
-  if name not in table:
+  terms = name.split(SUM)
+  if name not in LOSS_NAMES or any(term not in table for term in terms):
     raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSS_NAMES)}")
-  return table[name]
+  if class_weights is not None:
+    if not multiclass or any(term not in WEIGHTED_LOSSES for term in terms):
+      raise ValueError(f"loss {name!r} takes no class weights")
+  functions = [table[term] if class_weights is None
+               else functools.partial(table[term], class_weights=class_weights)
+               for term in terms]
+  if len(functions) == 1:
+    return functions[0]
+  return functools.partial(_sum_of_losses, functions)
+
+
+def _sum_of_losses(functions, logits, labels, mask=None, *, axis_name=None):
+  """``L = sum_k L_k(logits, labels, mask)``."""
+  return sum(function(logits, labels, mask, axis_name=axis_name) for function in functions)
