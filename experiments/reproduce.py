@@ -190,15 +190,26 @@ def canonical_categories(text: str, grid: str) -> list[str]:
   return [labels.names[category] for category in ids.values()]
 
 
-def planned_runs(grid: str, seeds, out_dir: str, categories=None):
+def chosen_losses(text: str, grid: str) -> list[str]:
+  """``--losses`` text as a list of the grid's losses; UserError naming the flag otherwise."""
+  chosen = text.split(",")
+  unknown = [loss for loss in chosen if loss not in LOSSES[grid]]
+  if unknown:
+    raise UserError(f"--losses={text!r}: {', '.join(unknown)} not among the {grid} grid's "
+                    f"losses ({', '.join(LOSSES[grid])})")
+  return chosen
+
+
+def planned_runs(grid: str, seeds, out_dir: str, categories=None, losses=None):
   dataset, all_categories = GRIDS[grid]
   categories = categories or all_categories
+  losses = losses or LOSSES[grid]
   variants = [(c, None) for c in categories]
   if grid == "sweep":
     variants = [(categories[0], ratio) for ratio in SWEEP_RATIOS]
   for seed in seeds:  # seed-major: a grid cut short still has whole seeds
     for category, ratio in variants:
-      for loss in LOSSES[grid]:
+      for loss in losses:
         name = f"{dataset}-{category}-{loss}-s{seed}" + (f"-r{ratio}" if ratio else "")
         extra = [f"--synthetic_ratio={ratio}"] if ratio else []
         yield os.path.join(out_dir, name), [f"--dataset={dataset}", f"--category={category}",
@@ -224,6 +235,9 @@ def main(argv):
   parser.add_argument("--categories", default=None,
                       help="comma-separated categories of the grid's dataset instead of the "
                            "grid's own")
+  parser.add_argument("--losses", default=None,
+                      help="comma-separated losses of the grid's own to run (default: all of "
+                           "them); the report covers every finished run")
   parser.add_argument("--train_steps", type=cli.positive(int, "train_steps"), default=None,
                       help="override the protocol's")
   parser.add_argument("--width_mult", type=cli.positive(float, "width_mult"), default=None,
@@ -246,6 +260,7 @@ def main(argv):
                       help="report folder (default: results/<basename of --out>/<grid>-<protocol>)")
   args = parser.parse_args(argv)
   chosen_categories = canonical_categories(args.categories, args.grid) if args.categories else None
+  losses = chosen_losses(args.losses, args.grid) if args.losses else None
   protocol = "sweep" if args.grid == "sweep" else args.protocol
   out_dir = os.path.join(args.out, f"{args.grid}-{protocol}")
   settings = dict(PROTOCOLS[protocol])
@@ -276,7 +291,7 @@ def main(argv):
   flags = run_flags(settings, init_path)
   if args.data_dir:
     flags.append(f"--data_dir={args.data_dir}")
-  runs = list(planned_runs(args.grid, args.seeds, out_dir, chosen_categories))
+  runs = list(planned_runs(args.grid, args.seeds, out_dir, chosen_categories, losses))
   todo = sum(not os.path.exists(os.path.join(workdir, "results.json")) for workdir, _ in runs)
   durations = []
   for index, (workdir, run_specific) in enumerate(runs, 1):

@@ -143,16 +143,13 @@ def test_huge_pages_tunable_is_added_once_and_keeps_other_tunables():
 
 
 def _fake_subprocess(commands):
-  """subprocess.run for reproduce.py: records each command, writes an empty backbone/result."""
+  """subprocess.run for reproduce.py: records each command, writes an empty results.json."""
 
   def run(command, check, env):
     commands.append(command)
-    out = [arg.split("=", 1)[1] for arg in command if arg.startswith(("--out=", "--workdir="))][0]
-    if out.endswith(".npz"):
-      open(out, "wb").close()
-    else:
-      os.makedirs(out)
-      open(os.path.join(out, "results.json"), "w").close()
+    workdir = [arg.split("=", 1)[1] for arg in command if arg.startswith("--workdir=")][0]
+    os.makedirs(workdir)
+    open(os.path.join(workdir, "results.json"), "w").close()
     return subprocess.CompletedProcess(command, 0)
 
   return run
@@ -167,7 +164,7 @@ def test_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
                           json.loads(open(os.path.join(runs, "grid.json")).read()), runs)))
   reproduce.main(["--grid=camvid", "--protocol=cpu", "--image_size=720x960", "--width_mult=0.5",
                   "--scale_jitter=0.25", "--colour_jitter=0.2", "--fc6_kernel=1",
-                  "--categories=pole", "--seeds=0", f"--out={tmp_path}"])
+                  "--categories=pole", "--losses=softmax,iou", "--seeds=0", f"--out={tmp_path}"])
   assert len(commands) == 3  # backbone, then softmax and iou
   for command in commands:
     assert "--image_size=720x960" in command and "--width_mult=0.5" in command, command
@@ -191,10 +188,17 @@ def test_bad_seeds_or_categories_are_refused_before_anything_is_written(tmp_path
     reproduce.main(["--grid=camvid", "--seeds=0,x", f"--out={tmp_path}"])
   with pytest.raises(UserError, match=r"--categories='horse' is not a camvid category; valid: "):
     reproduce.main(["--grid=camvid", "--categories=pole,horse", f"--out={tmp_path}"])
+  with pytest.raises(UserError, match=r"--losses='lovasz,dice': dice not among the camvid"):
+    reproduce.main(["--grid=camvid", "--losses=lovasz,dice", f"--out={tmp_path}"])
   assert not commands and not list(tmp_path.iterdir())
   reproduce.main(["--grid=voc", "--categories=TV", "--seeds=0", f"--out={tmp_path}"])
   assert [os.path.basename(c[-2].split("=", 1)[1]) for c in commands[1:]] == [
       "voc2012-tvmonitor-softmax-s0", "voc2012-tvmonitor-iou-s0"]  # aliases name the same runs
+  del commands[:]
+  reproduce.main(["--grid=camvid", "--categories=pole", "--losses=lovasz", "--seeds=0,1",
+                  f"--out={tmp_path}"])
+  assert [os.path.basename(c[-2].split("=", 1)[1]) for c in commands[1:]] == [
+      "camvid-pole-lovasz-s0", "camvid-pole-lovasz-s1"]
 
 
 @pytest.mark.parametrize("flag", ["--train_steps=0", "--width_mult=-1"])
@@ -213,7 +217,7 @@ def test_a_grid_resumes_only_with_its_own_settings(tmp_path, monkeypatch, capsys
   monkeypatch.setattr(reproduce.subprocess, "run", _fake_subprocess(commands))
   monkeypatch.setattr(report, "write_report", lambda runs, out, **kwargs: None)
   first = ["--grid=camvid", "--protocol=cpu", "--scale_jitter=0.25", "--categories=pole",
-           f"--out={tmp_path}"]
+           "--losses=softmax,iou", f"--out={tmp_path}"]
   reproduce.main(first + ["--seeds=0"])
   assert len(commands) == 3
   reproduce.main(first + ["--seeds=0,1"])  # same settings, more seeds: resumes
@@ -236,7 +240,8 @@ def test_a_grid_recorded_before_a_setting_existed_resumes_with_its_paper_value(
   commands = []
   monkeypatch.setattr(reproduce.subprocess, "run", _fake_subprocess(commands))
   monkeypatch.setattr(report, "write_report", lambda runs, out, **kwargs: None)
-  flags = ["--grid=camvid", "--protocol=cpu", "--categories=pole", "--seeds=0",
+  flags = ["--grid=camvid", "--protocol=cpu", "--categories=pole", "--losses=softmax,iou",
+           "--seeds=0",
            f"--out={tmp_path}"]
   reproduce.main(flags)
   record_path = tmp_path / "camvid-cpu" / "grid.json"
