@@ -3,15 +3,41 @@
 Both are written atomically by Orbax (to a temporary folder, then renamed), so a run killed
 at any moment leaves the previous checkpoint intact; the temporary folder of a save that was
 interrupted is removed when the run is opened again (in the background; the next save waits
-for it). Each checkpoint carries a JSON record
-of the run's progress (best IoU so far, evaluation history) next to the state.
+for it). Each checkpoint carries the run's :class:`Progress` (best score so far, evaluation
+history) as JSON next to the state.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import orbax.checkpoint as ocp
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+  """Where training stands, saved with every checkpoint."""
+  best_score: float = -1.0  # selection IoU (binary) or mIoU (multi-class) at best_step
+  best_step: int = 0
+  evaluations: tuple[dict, ...] = ()  # selection records {"step": ..., scores}, oldest first
+  collapse_step: int | None = None  # binary: the first evaluation that predicted nothing
+  train_images_per_sec: float = 0.0
+
+  def to_json(self) -> dict:
+    return dict(dataclasses.asdict(self), evaluations=list(self.evaluations))
+
+  @classmethod
+  def from_json(cls, record: dict) -> Progress:
+    record = dict(record)
+    if "best_iou" in record:  # its name in checkpoints written by earlier versions
+      record["best_score"] = record.pop("best_iou")
+    known = {field.name for field in dataclasses.fields(cls)}
+    return cls(**{key: value for key, value in record.items() if key in known}
+               | {"evaluations": tuple(record.get("evaluations", ()))})
+
+  def best_evaluation(self) -> dict | None:
+    return next((e for e in self.evaluations if e["step"] == self.best_step), None)
 
 
 class RunCheckpoints:
@@ -29,12 +55,12 @@ class RunCheckpoints:
   def latest_step(self, which: str = "latest") -> int | None:
     return self._managers[which].latest_step()
 
-  def save(self, which: str, step: int, state, progress: dict):
+  def save(self, which: str, step: int, state, progress: Progress):
     manager = self._managers[which]
     if step in manager.all_steps():
       return  # the same step, saved before an interruption
     manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                               progress=ocp.args.JsonSave(progress)))
+                                               progress=ocp.args.JsonSave(progress.to_json())))
     manager.wait_until_finished()
 
   def restore(self, which: str, template):
@@ -43,4 +69,4 @@ class RunCheckpoints:
     step = manager.latest_step()
     restored = manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(template), progress=ocp.args.JsonRestore()))
-    return restored["state"], restored["progress"]
+    return restored["state"], Progress.from_json(restored["progress"])

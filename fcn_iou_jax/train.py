@@ -128,7 +128,7 @@ def _train_and_evaluate_in(config: Config, workdir: str, *, task: Task, init_wei
   host_state = steps.create_train_state(initial_params(config, model, init_rng, init_weights),
                                         tx, dropout_rng)
   store = checkpoints.RunCheckpoints(workdir)
-  progress = {"best_iou": -1.0, "best_step": 0, "evaluations": [], "collapse_step": None}
+  progress = checkpoints.Progress()
   if store.latest_step() is not None:
     host_state, progress = store.restore("latest", jax.device_get(host_state))
     print(f"Resuming {workdir} from step {int(host_state.step)}", flush=True)
@@ -157,12 +157,12 @@ def _train_and_evaluate_in(config: Config, workdir: str, *, task: Task, init_wei
   best_params = parallel.put_state(best_state.params)
   results = {
       "dataset": config.dataset, "category": config.category, "loss": config.loss,
-      "seed": config.seed, "best_step": progress["best_step"], "steps": config.train_steps,
-      "train_images_per_sec": throughput.rate or progress.get("train_images_per_sec", 0.0),
+      "seed": config.seed, "best_step": progress.best_step, "steps": config.train_steps,
+      "train_images_per_sec": throughput.rate or progress.train_images_per_sec,
       "selection": _best_selection(progress, task), "config": config.to_dict(),
   }
   if not task.multiclass:
-    results["collapse_step"] = progress.get("collapse_step")
+    results["collapse_step"] = progress.collapse_step
   for split in FINAL_SPLITS:
     if split in source.available_splits():
       result = evaluate(best_params, split)
@@ -172,10 +172,10 @@ def _train_and_evaluate_in(config: Config, workdir: str, *, task: Task, init_wei
   return results
 
 
-def _best_selection(progress: dict, task: Task) -> dict:
+def _best_selection(progress: checkpoints.Progress, task: Task) -> dict:
   """The selection scores of the best step: IoU and per-image IoU, or mIoU and per-class IoU."""
-  best = [e for e in progress["evaluations"] if e["step"] == progress["best_step"]]
-  return {key: best[0][key] for key in task.public_scores[:2]} if best else {}
+  best = progress.best_evaluation()
+  return {key: best[key] for key in task.public_scores[:2]} if best else {}
 
 
 def _train(config, task, parallel, state, progress, source, store, log, evaluate, start_step):
@@ -227,13 +227,13 @@ def _train(config, task, parallel, state, progress, source, store, log, evaluate
                                       evaluate, throughput)
         name = "mIoU" if task.multiclass else "IoU"
         bar.write(f"step {step}: selection {name} "
-                  f"{progress['evaluations'][-1][task.score]:.4f} "
-                  f"(best {progress['best_iou']:.4f} at step {progress['best_step']})")
+                  f"{progress.evaluations[-1][task.score]:.4f} "
+                  f"(best {progress.best_score:.4f} at step {progress.best_step})")
         last_save = time.monotonic()
       elif stop.signal_number or _save_due(config.checkpoint_minutes, last_save):
         _check_finite(*pending_loss)
         store.save("latest", step, parallel.get_state(state),
-                   dict(progress, train_images_per_sec=throughput.rate))
+                   dataclasses.replace(progress, train_images_per_sec=throughput.rate))
         last_save = time.monotonic()
       if stop.signal_number:
         raise interrupts.Interrupted(
@@ -270,17 +270,18 @@ def _evaluate_and_save(step, state, task, parallel, progress, store, log, evalua
     result = {key: value for key, value in result.items() if key != "confusion"}
   record = {"step": step, **result}
   log.write(step, "selection", result)
-  evaluations = [e for e in progress["evaluations"] if e["step"] < step] + [record]
-  progress = dict(progress, evaluations=evaluations, train_images_per_sec=throughput.rate)
-  if (not task.multiclass and _collapsed(progress["best_iou"], result)
-      and progress.get("collapse_step") is None):
-    progress["collapse_step"] = step
-    log.write(step, "collapse", {"previous_best_iou": progress["best_iou"]})
+  evaluations = (*(e for e in progress.evaluations if e["step"] < step), record)
+  progress = dataclasses.replace(progress, evaluations=evaluations,
+                                 train_images_per_sec=throughput.rate)
+  if (not task.multiclass and _collapsed(progress.best_score, result)
+      and progress.collapse_step is None):
+    progress = dataclasses.replace(progress, collapse_step=step)
+    log.write(step, "collapse", {"previous_best_iou": progress.best_score})
     tqdm.write(f"warning: collapse at step {step}: no pixel is predicted as the category any "
-               f"more (best selection IoU so far {progress['best_iou']:.4f})")
+               f"more (best selection IoU so far {progress.best_score:.4f})")
   host_state = parallel.get_state(state)
-  if result[task.score] > progress["best_iou"] or store.latest_step("best") is None:
-    progress.update(best_iou=result[task.score], best_step=step)
+  if result[task.score] > progress.best_score or store.latest_step("best") is None:
+    progress = dataclasses.replace(progress, best_score=result[task.score], best_step=step)
     store.save("best", step, host_state, progress)
   store.save("latest", step, host_state, progress)
   return progress

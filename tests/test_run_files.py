@@ -89,3 +89,15 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
   holder.wait()
   with workdir_lock.hold(str(tmp_path)):
     assert f"pid {os.getpid()} " in (tmp_path / workdir_lock.LOCK_NAME).read_text()
+
+
+def test_progress_round_trips_through_json_and_reads_earlier_checkpoints():
+  progress = checkpoints.Progress(best_score=0.5, best_step=20,
+                                  evaluations=({"step": 10, "iou": 0.4}, {"step": 20, "iou": 0.5}))
+  assert checkpoints.Progress.from_json(json.loads(json.dumps(progress.to_json()))) == progress
+  assert progress.best_evaluation() == {"step": 20, "iou": 0.5}
+  earlier = {"best_iou": 0.25, "best_step": 10, "evaluations": [{"step": 10, "iou": 0.25}],
+             "collapse_step": None}
+  restored = checkpoints.Progress.from_json(earlier)
+  assert restored.best_score == 0.25 and restored.best_evaluation()["iou"] == 0.25
+  assert checkpoints.Progress().best_evaluation() is None
