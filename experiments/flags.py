@@ -121,6 +121,11 @@ def parse_run_flags(argv, description):
   cli.hide_accelerators_from_tensorflow()
   values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_lib.Config)}
   config = config_lib.Config(**values)
+  given = {arg.split("=", 1)[0] for arg in argv}
+  if config.init == "scratch" and not given & {"--optimizer", "--learning_rate"}:
+    print(f"note: the paper's SGD at learning rate {config.learning_rate:g} (the default) "
+          "assumes ImageNet weights (--init); from scratch it seldom learns in a short run: "
+          f"pass {cli.SCRATCH_RECIPE}", flush=True)
   workdir = args.workdir or os.path.join("runs", f"{config.dataset}-{config.category}-"
                                                  f"{config.loss}")
   cli.check_output_folder(workdir, f"--workdir={workdir}", make=False)

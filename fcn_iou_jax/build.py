@@ -16,7 +16,7 @@ from fcn_iou_jax.data import sources, statistics, synthetic
 from fcn_iou_jax.errors import UserError
 
 # The public scores of each kind of run, in results.json (the selection score comes first).
-BINARY_SCORES = ("iou", "per_image_iou", "tp", "fp", "fn")
+BINARY_SCORES = ("iou", "per_image_iou", "tp", "fp", "fn", "baselines", "degenerate")
 MULTICLASS_SCORES = ("miou", "per_class_iou", "pixel_accuracy", "mean_class_accuracy",
                      "frequency_weighted_iou", "confusion")
 

@@ -30,7 +30,8 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 def make_parser(description: str) -> argparse.ArgumentParser:
   """An argparse parser (``--flag=value`` works) whose usage errors are :class:`UserError`."""
-  return _Parser(description=description, formatter_class=_HelpFormatter)
+  # No abbreviated flags: a flag means what its full name says (run.py checks which were given).
+  return _Parser(description=description, formatter_class=_HelpFormatter, allow_abbrev=False)
 
 
 def add_dataset_flags(parser: argparse.ArgumentParser, *, default_dataset: str | None = None):
@@ -127,6 +128,21 @@ def hide_accelerators_from_tensorflow():
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   tf.config.set_visible_devices([], "GPU")
   tf.config.set_visible_devices([], "TPU")
+
+
+# The optimiser a from-scratch run needs (the paper's SGD 1e-4 assumes ImageNet weights).
+SCRATCH_RECIPE = "--optimizer=adam --learning_rate=3e-4"
+
+
+def degenerate_warning(split: str, scores: dict, category: str) -> str | None:
+  """The one-line warning for a binary split's scores whose ``degenerate`` field is set."""
+  trivial = scores.get("degenerate")
+  if trivial is None:
+    return None
+  prediction = "every pixel" if trivial == "all_foreground" else "no pixel"
+  return (f"warning: on {split}, IoU {scores['iou']:.4f} is no better than predicting "
+          f"{prediction} as {category} ({scores['baselines'][trivial]:.4f}): the model has not "
+          f"learned the category (from scratch, try {SCRATCH_RECIPE} or more steps)")
 
 
 def run(main, argv=None) -> int:

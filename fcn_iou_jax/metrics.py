@@ -64,6 +64,29 @@ def per_image_iou(tp, fp, fn):
   return float(np.mean(tp[defined] / denominator[defined]))
 
 
+# A model must beat the better trivial prediction by this much IoU not to be called degenerate.
+DEGENERATE_MARGIN = 0.05
+
+
+def trivial_baselines(tp, fp, fn, tn) -> dict:
+  """Eq. 1's IoU of the two predictions that need no model, from a model's counts:
+  ``all_foreground`` (every pixel the category: IoU = positives / pixels) and
+  ``all_background`` (no pixel: TP = 0, so IoU = 0)."""
+  pixels = tp + fp + fn + tn
+  return {"all_foreground": float((tp + fn) / pixels) if pixels else 0.0, "all_background": 0.0}
+
+
+def degenerate(tp, fp, fn, tn, margin: float = DEGENERATE_MARGIN) -> str | None:
+  """``"all_foreground"`` or ``"all_background"`` when the model's IoU is not ``margin``
+  above the better trivial baseline, named by the trivial prediction nearer to the model's
+  (predicting at least half the pixels as the category: all-foreground); else ``None``."""
+  baselines = trivial_baselines(tp, fp, fn, tn)
+  if iou_from_counts(tp, fp, fn) > max(baselines.values()) + margin:
+    return None
+  pixels = tp + fp + fn + tn
+  return "all_foreground" if pixels and (tp + fp) / pixels >= 0.5 else "all_background"
+
+
 class IoUAccumulator:
   """Adds per-image counts over an evaluation and reports both IoU aggregations."""
 
@@ -79,7 +102,8 @@ class IoUAccumulator:
       self._per_image[name].append(values.astype(np.int64))
 
   def result(self):
-    """``{iou, per_image_iou, tp, fp, fn, tn, images}``."""
+    """``{iou, per_image_iou, tp, fp, fn, tn, images, baselines, degenerate}``
+    (:func:`trivial_baselines`, :func:`degenerate`)."""
     per_image = {n: np.concatenate(v or [np.zeros(0, np.int64)])
                  for n, v in self._per_image.items()}
     totals = {name: int(values.sum()) for name, values in per_image.items()}
@@ -88,6 +112,8 @@ class IoUAccumulator:
         "per_image_iou": per_image_iou(per_image["tp"], per_image["fp"], per_image["fn"]),
         **totals,
         "images": int(per_image["tp"].size),
+        "baselines": trivial_baselines(*(totals[name] for name in COUNT_NAMES)),
+        "degenerate": degenerate(*(totals[name] for name in COUNT_NAMES)),
     }
 
 

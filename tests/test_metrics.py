@@ -127,3 +127,32 @@ def test_counts_past_int32_stay_exact_on_the_host_and_across_hosts():
   np.testing.assert_array_equal(metrics.join_int64(high, low), accumulator.matrix)
   assert metrics.segmentation_scores(accumulator.matrix)["per_class_iou"][0] == pytest.approx(
       2**30 / (2**30 + 3 + 5))
+
+
+def test_trivial_baselines_and_degenerate_models_against_their_predictions():
+  rng = np.random.default_rng(3)
+  labels = (rng.uniform(size=(4, 20, 30)) < 0.1).astype(np.int32)
+  mask = (rng.uniform(size=labels.shape) < 0.9).astype(np.int32)
+
+  def scores(prediction):
+    counts = {k: int(v) for k, v in metrics.confusion_counts(
+        prediction.astype(np.float32), labels, mask).items()}
+    return counts, metrics.iou_from_counts(counts["tp"], counts["fp"], counts["fn"])
+
+  everything, everything_iou = scores(np.ones(labels.shape))
+  nothing, nothing_iou = scores(np.zeros(labels.shape))
+  perfect, _ = scores(labels)
+  for counts in (everything, nothing, perfect):  # the baselines depend on the labels only
+    assert metrics.trivial_baselines(**counts) == {
+        "all_foreground": pytest.approx(everything_iou), "all_background": nothing_iou}
+  assert metrics.degenerate(**everything) == "all_foreground"
+  assert metrics.degenerate(**nothing) == "all_background"
+  assert metrics.degenerate(**perfect) is None
+  # Half the objects found, nothing else: IoU 0.5, far above both baselines.
+  half = labels * (rng.uniform(size=labels.shape) < 0.5)
+  assert metrics.degenerate(**scores(half)[0]) is None
+  # The margin: an IoU just above the all-foreground baseline is still degenerate.
+  noisy = np.where(rng.uniform(size=labels.shape) < 0.97, 1, labels)
+  counts, iou = scores(noisy)
+  assert everything_iou < iou < everything_iou + metrics.DEGENERATE_MARGIN
+  assert metrics.degenerate(**counts) == "all_foreground"

@@ -19,15 +19,16 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_an_interrupted_save_is_cleaned_up_and_one_checkpoint_is_kept(tmp_path):
   store = checkpoints.RunCheckpoints(str(tmp_path))
   for step in (10, 20):
-    store.save("latest", step, {"w": jnp.full(3, float(step))}, {"step": step})
+    store.save("latest", step, {"w": jnp.full(3, float(step))},
+               checkpoints.Progress(best_step=step))
   latest = tmp_path / "checkpoints" / "latest"
   orphan = latest / "30.orbax-checkpoint-tmp-1700000000"  # what a kill during a save leaves
   orphan.mkdir()
   (orphan / "partial").write_bytes(b"\0" * 16)
   reopened = checkpoints.RunCheckpoints(str(tmp_path))  # removes it, in the background
   state, progress = reopened.restore("latest", {"w": jnp.zeros(3)})
-  assert float(state["w"][0]) == 20.0 and progress == {"step": 20}
-  reopened.save("latest", 40, {"w": jnp.full(3, 40.0)}, {"step": 40})  # waits for the removal
+  assert float(state["w"][0]) == 20.0 and progress == checkpoints.Progress(best_step=20)
+  reopened.save("latest", 40, {"w": jnp.full(3, 40.0)}, checkpoints.Progress(best_step=40))  # waits for the removal
   assert sorted(p.name for p in latest.iterdir()) == ["40"]
 
 
@@ -101,3 +102,4 @@ def test_progress_round_trips_through_json_and_reads_earlier_checkpoints():
   restored = checkpoints.Progress.from_json(earlier)
   assert restored.best_score == 0.25 and restored.best_evaluation()["iou"] == 0.25
   assert checkpoints.Progress().best_evaluation() is None
+

@@ -88,6 +88,9 @@ def test_end_to_end_on_synthetic_beats_trivial_baselines(trained_run):
   all_foreground_iou = counts[1] / counts.sum()  # predicting "disk" everywhere
   assert results["val"]["tp"] + results["val"]["fn"] == counts[1]
   assert results["val"]["iou"] > all_foreground_iou + 0.2  # all-background scores 0
+  assert results["val"]["baselines"] == {"all_foreground": pytest.approx(all_foreground_iou),
+                                         "all_background": 0.0}
+  assert results["val"]["degenerate"] is None  # it learned: no warning
   assert set(results["selection"]) == {"iou", "per_image_iou"}
   assert results["best_step"] in (30, 60) and results["train_images_per_sec"] > 0
   records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]

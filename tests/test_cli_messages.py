@@ -1,0 +1,32 @@
+"""What the command line tells a user about a run: degenerate models, the from-scratch recipe."""
+
+import os
+import sys
+
+import pytest
+
+from fcn_iou_jax import cli
+from fcn_iou_jax.errors import UserError
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments"))
+import flags  # pylint: disable=wrong-import-position
+
+
+def test_a_degenerate_split_warns_in_one_line_and_a_learned_one_does_not():
+  scores = {"iou": 0.0091, "degenerate": "all_foreground",
+            "baselines": {"all_foreground": 0.0091, "all_background": 0.0}}
+  warning = cli.degenerate_warning("val", scores, "sign_symbol")
+  assert warning.startswith("warning: on val, IoU 0.0091 is no better than predicting every "
+                            "pixel as sign_symbol (0.0091)") and "\n" not in warning
+  assert cli.SCRATCH_RECIPE in warning
+  assert cli.degenerate_warning("val", dict(scores, degenerate=None), "road") is None
+
+
+def test_a_scratch_run_on_the_paper_s_optimiser_says_what_to_pass(capsys):
+  flags.parse_run_flags(["--category=disk", "--dataset=synthetic"], "")
+  assert f"pass {cli.SCRATCH_RECIPE}" in capsys.readouterr().out
+  for chosen in (["--optimizer=adam"], ["--learning_rate", "0.01"], ["--init=w.npz"]):
+    flags.parse_run_flags(["--category=disk", "--dataset=synthetic", *chosen], "")
+    assert "note:" not in capsys.readouterr().out
+  with pytest.raises(UserError, match="unrecognized arguments: --optim=adam"):
+    flags.parse_run_flags(["--category=disk", "--optim=adam"], "")  # no abbreviations
