@@ -230,7 +230,7 @@ def main(argv):
   parser.add_argument("--data_dir", default=None, help="dataset folder (default: per dataset)")
   parser.add_argument("--init", default=None,
                       help="backbone weights: ImageNet AlexNet (paper protocol), or a shared "
-                           "backbone from pretrain_backbone.py (default for the cpu protocol: "
+                           "backbone (a run folder or .npz; default for the cpu protocol: "
                            "pre-trained once into the grid's folder)")
   parser.add_argument("--categories", default=None,
                       help="comma-separated categories of the grid's dataset instead of the "

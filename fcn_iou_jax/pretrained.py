@@ -123,7 +123,7 @@ def load_alexnet_into(params, state: dict[str, np.ndarray], *, source: str = "we
 def export_alexnet_state(params) -> dict[str, np.ndarray]:
   """The inverse of :func:`load_alexnet_into`: conv1-5, fc6, fc7 as a torchvision-style dict.
 
-  Lets a backbone trained here (e.g. by experiments/pretrain_backbone.py) serve as ``--init``.
+  Lets a backbone trained here (such as a multi-class run's best parameters) serve as ``--init``.
   """
   state = {}
   for name, key in LAYER_KEYS.items():
