@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import report  # pylint: disable=wrong-import-position
-import reproduce  # pylint: disable=wrong-import-position
+import protocols  # pylint: disable=wrong-import-position
 from fcn_iou_jax import cli, run_log  # pylint: disable=wrong-import-position
 from fcn_iou_jax.data import categories  # pylint: disable=wrong-import-position
 from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
@@ -125,7 +125,8 @@ def _gain_plot(summary, binary_rows, path, title):
     axis.errorbar([r["background_to_object"] for r in binary],
                   [100 * r["gain"]["mean"] for r in binary],
                   yerr=[100 * r["gain"]["std"] for r in binary], fmt="D", mfc="none",
-                  capsize=3, color="black", label="binary (one model per class): soft IoU − softmax")
+                  capsize=3, color="black",
+                  label="binary (one model per class): soft IoU − softmax")
   axis.axhline(0, color="black", linewidth=0.5)
   axis.set_xscale("log")
   axis.set_xlabel("background:object pixel ratio of the class (train)")
@@ -191,7 +192,7 @@ def write_report(runs_dir, out_dir, *, data_dir=None, binary_summary=None, title
                     "results.json of --category=all)")
   os.makedirs(out_dir, exist_ok=True)
   summary = summarise(runs, report.ratios(runs[0]["dataset"], data_dir, "train"))
-  record = reproduce.read_grid_record(runs_dir)
+  record = protocols.read_grid_record(runs_dir)
   if title is None:
     title = (f"{record['grid']} ({record['protocol']} protocol)" if record
              else os.path.basename(runs_dir.rstrip("/")))

@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import reproduce  # pylint: disable=wrong-import-position
+import protocols  # pylint: disable=wrong-import-position
 # The data sources, inference and training modules import TensorFlow: the two helpers that
 # read images import them, so that a flag error prints only its line.
 from fcn_iou_jax import cli, run_log  # pylint: disable=wrong-import-position
@@ -274,9 +274,9 @@ def _examples_figure(runs, data_dir, path):
 def settings_lines(record, runs_dir):
   """The report header's account of the grid's settings, from its grid.json ``record``."""
   if record is None:
-    return [f"Settings not recorded (no {reproduce.GRID_RECORD} in `{runs_dir}`): deviations "
+    return [f"Settings not recorded (no {protocols.GRID_RECORD} in `{runs_dir}`): deviations "
             "from the paper's protocol are not listed.", ""]
-  deviations = reproduce.deviations(record["settings"])
+  deviations = protocols.deviations(record["settings"])
   if not deviations:
     return [f"The paper's protocol ({record['protocol']} preset), no deviations.", ""]
   if record["init_path"]:
@@ -291,7 +291,7 @@ def write_report(runs_dir, out_dir, *, title=None, data_dir=None, bound=None):
     raise UserError(f"{runs_dir}: no finished runs (no run folder in it holds a results.json)")
   os.makedirs(out_dir, exist_ok=True)
   dataset, summary = summarise(runs, data_dir)
-  record = reproduce.read_grid_record(runs_dir)
+  record = protocols.read_grid_record(runs_dir)
   if title is None:
     title = (f"{record['grid']} ({record['protocol']} protocol)" if record
              else os.path.basename(runs_dir.rstrip("/")))

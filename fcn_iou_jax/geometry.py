@@ -54,8 +54,3 @@ def crop_offset(layers, upsample_kernel: int, upsample_stride: int) -> int:
     raise ValueError(f"network stride {scale} differs from the upsampling stride "
                      f"{upsample_stride}")
   return math.floor((upsample_kernel - 1) / 2 - shift)
-
-
-def upsampled_size(layers, size: int, upsample_kernel: int, upsample_stride: int) -> int:
-  """Length of the transposed-convolution output (``VALID``) for an input of ``size``."""
-  return (feature_size(layers, size) - 1) * upsample_stride + upsample_kernel

@@ -290,10 +290,6 @@ def _check_covers(upsampled_shape, offset, height, width):
                      f"{tuple(upsampled_shape)} does not cover it after the crop offset {offset}")
 
 
-def count_params(params) -> int:
-  return int(sum(np.prod(p.shape) for p in jax.tree_util.tree_leaves(params)))
-
-
 def init_params(model: FCN32s, rng, image_shape=(1, 224, 224, 3)):
   """Initial parameters (from scratch) for ``model``; spatial size does not matter."""
   init = jax.jit(lambda key: model.init({"params": key}, jnp.zeros(image_shape, jnp.float32),

@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments"))
 
+import protocols  # pylint: disable=wrong-import-position
 import report  # pylint: disable=wrong-import-position
 import reproduce  # pylint: disable=wrong-import-position
 from fcn_iou_jax import cli  # pylint: disable=wrong-import-position
@@ -16,14 +17,14 @@ from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-positio
 
 
 def test_cpu_protocol_lists_every_deviation_and_paper_needs_weights():
-  lines = reproduce.deviations(reproduce.PROTOCOLS["cpu"])
+  lines = protocols.deviations(protocols.PROTOCOLS["cpu"])
   for key in ("width_mult", "crop_size", "optimizer", "init", "train_steps"):
     assert any(line.startswith(f"{key}:") for line in lines), key
-  assert reproduce.deviations(reproduce.PROTOCOLS["paper"]) == []
+  assert protocols.deviations(protocols.PROTOCOLS["paper"]) == []
   with pytest.raises(UserError, match="init=imagenet needs --init=PATH"):
-    reproduce.run_flags(reproduce.PROTOCOLS["paper"], None)
-  assert "--init=w.npz" in reproduce.run_flags(reproduce.PROTOCOLS["paper"], "w.npz")
-  assert "--crop_size=180x240" in reproduce.run_flags(reproduce.PROTOCOLS["cpu"], "b.npz")
+    reproduce.run_flags(protocols.PROTOCOLS["paper"], None)
+  assert "--init=w.npz" in reproduce.run_flags(protocols.PROTOCOLS["paper"], "w.npz")
+  assert "--crop_size=180x240" in reproduce.run_flags(protocols.PROTOCOLS["cpu"], "b.npz")
 
 
 @pytest.mark.slow
@@ -39,7 +40,7 @@ def test_shared_backbone_is_pretrained_once(tmp_path, monkeypatch):
     return subprocess.CompletedProcess(command, 0)
 
   monkeypatch.setattr(reproduce.subprocess, "run", fake_pretrain)
-  settings = reproduce.PROTOCOLS["cpu"]
+  settings = protocols.PROTOCOLS["cpu"]
   first = reproduce.shared_backbone(str(tmp_path), settings, "camvid", "/data/camvid")
   second = reproduce.shared_backbone(str(tmp_path), settings, "camvid", "/data/camvid")
   assert first == second and os.path.exists(first) and len(calls) == 1
@@ -90,8 +91,8 @@ def test_report_averages_seeds_and_flags_unlearned_and_collapsed(tmp_path):
   # Lovász hinge: gains -0.01 and +0.02, mean +0.5 points, std 2.1: within the spread.
   assert row["gain_lovasz"]["mean"] == pytest.approx(0.005)
   assert row["gain_lovasz"]["iou_ahead"] == 1
-  assert "Lovász hinge − softmax +0.5 points (paired over 2 seed(s), Lovász hinge ahead in 1), "\
-         "std 2.1: within the seed spread" in text
+  assert ("Lovász hinge − softmax +0.5 points (paired over 2 seed(s), Lovász hinge ahead in "
+          "1), std 2.1: within the seed spread") in text
   assert "| FCN_Lovász (Lovász hinge) | 32.5 ± 4.9 |" in text
   assert (tmp_path / "out" / "iou_gain_vs_ratio.png").exists()
   bound = {"split": "val", "categories": {"disk": {"iou": 0.875}}}
@@ -248,9 +249,9 @@ def test_a_grid_recorded_before_a_setting_existed_resumes_with_its_paper_value(
   record = json.loads(record_path.read_text())
   del record["settings"]["fc6_kernel"]  # as written before the setting existed
   record_path.write_text(json.dumps(record))
-  settings = reproduce.read_grid_record(str(tmp_path / "camvid-cpu"))["settings"]
+  settings = protocols.read_grid_record(str(tmp_path / "camvid-cpu"))["settings"]
   assert settings["fc6_kernel"] == 6
-  assert not any(line.startswith("fc6_kernel") for line in reproduce.deviations(settings))
+  assert not any(line.startswith("fc6_kernel") for line in protocols.deviations(settings))
   reproduce.main(flags + ["--seeds=0,1"])  # the old grid's runs used fc6 6x6: resumes
   assert len(commands) == 5
   with pytest.raises(UserError, match=r"fc6_kernel 6 -> 1"):

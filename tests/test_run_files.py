@@ -28,7 +28,8 @@ def test_an_interrupted_save_is_cleaned_up_and_one_checkpoint_is_kept(tmp_path):
   reopened = checkpoints.RunCheckpoints(str(tmp_path))  # removes it, in the background
   state, progress = reopened.restore("latest", {"w": jnp.zeros(3)})
   assert float(state["w"][0]) == 20.0 and progress == checkpoints.Progress(best_step=20)
-  reopened.save("latest", 40, {"w": jnp.full(3, 40.0)}, checkpoints.Progress(best_step=40))  # waits for the removal
+  # (This save waits for the removal.)
+  reopened.save("latest", 40, {"w": jnp.full(3, 40.0)}, checkpoints.Progress(best_step=40))
   assert sorted(p.name for p in latest.iterdir()) == ["40"]
 
 
