@@ -40,6 +40,14 @@ class Progress:
     return next((e for e in self.evaluations if e["step"] == self.best_step), None)
 
 
+def has_checkpoint(workdir: str) -> bool:
+  """Whether ``workdir`` holds a saved checkpoint: until it does, it is not a run yet."""
+  root = os.path.join(workdir, "checkpoints")
+  return any(name.isdigit() for which in ("latest", "best")
+             if os.path.isdir(os.path.join(root, which))
+             for name in os.listdir(os.path.join(root, which)))
+
+
 class RunCheckpoints:
   """``WORKDIR/checkpoints/latest/<step>`` and ``WORKDIR/checkpoints/best/<step>``."""
 

@@ -65,10 +65,14 @@ def _check_config(config: Config, task: Task):
 
 
 def _claim_workdir(config: Config, workdir: str):
-  """Creates ``workdir`` with config.json, or refuses one made by an incompatible config."""
+  """Creates ``workdir`` with config.json, or refuses a run of an incompatible config there.
+
+  A workdir without a checkpoint (a first run that failed before its first save) is not a
+  run yet: any config may start there.
+  """
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, "config.json")
-  saved = run_log.read_json(path)
+  saved = run_log.read_json(path) if checkpoints.has_checkpoint(workdir) else None
   if saved is not None:
     differing = incompatible_keys(saved, config.to_dict())
     if differing:

@@ -278,6 +278,17 @@ def test_empty_split_list(tmp_path):
     _prepare_voc(tmp_path)
 
 
+def test_a_line_listed_twice_is_named(tmp_path):
+  base, _ = fake_data.make_voc(tmp_path)
+  path = os.path.join(base, "ImageSets", "Segmentation", "train.txt")
+  lines = open(path, encoding="utf-8").read().split()
+  with open(path, "a", encoding="utf-8") as handle:
+    handle.write(f"\n{lines[0]}\n")
+  with pytest.raises(UserError, match=rf"train.txt: line {len(lines) + 2} repeats line 1 "):
+    _prepare_voc(tmp_path)
+  assert not any((tmp_path / "prepared").rglob("*.tfrecord*"))  # refused before preparing
+
+
 def test_missing_train_list(tmp_path):
   base, _ = fake_data.make_voc(tmp_path, splits=("val",))
   with pytest.raises(UserError, match="train split list is missing"):

@@ -140,10 +140,14 @@ def test_settings_added_later_take_their_defaults_when_resuming():
   assert incompatible_keys(saved, Config(**QUICK, warmup_steps=10).to_dict()) == ["warmup_steps"]
 
 
-def test_mismatched_workdir_is_refused(tmp_path):
-  train._claim_workdir(Config(**QUICK), str(tmp_path))  # pylint: disable=protected-access
-  with pytest.raises(UserError, match=r"another config \(loss: 'iou' -> 'softmax'\)"):
-    train.train_and_evaluate(Config(**dict(QUICK, loss="softmax")), str(tmp_path))
+def test_mismatched_workdir_is_refused_once_it_holds_a_checkpoint(tmp_path):
+  # pylint: disable=protected-access
+  train._claim_workdir(Config(**QUICK), str(tmp_path))
+  train._claim_workdir(Config(**dict(QUICK, loss="softmax")), str(tmp_path))  # no run yet
+  assert json.loads((tmp_path / "config.json").read_text())["loss"] == "softmax"
+  (tmp_path / "checkpoints" / "latest" / "10").mkdir(parents=True)
+  with pytest.raises(UserError, match=r"another config \(loss: 'softmax' -> 'iou'\)"):
+    train.train_and_evaluate(Config(**QUICK), str(tmp_path))
 
 
 @pytest.mark.slow

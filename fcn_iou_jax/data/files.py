@@ -59,9 +59,15 @@ def read_checked_pair(image_path: str, label_path: str, *, num_classes: int,
 
 
 def read_list(path: str) -> list[str]:
-  """Non-empty lines of a split list; UserError if the file is empty."""
+  """Non-empty lines of a split list; UserError if the file is empty or lists a line twice."""
   with open(path, encoding="utf-8") as handle:
-    lines = [line.strip() for line in handle if line.strip()]
-  if not lines:
+    numbered = [(number, line.strip()) for number, line in enumerate(handle, 1) if line.strip()]
+  if not numbered:
     raise UserError(f"{path}: split list is empty")
-  return lines
+  first = {}
+  for number, line in numbered:
+    if line in first:
+      raise UserError(f"{path}: line {number} repeats line {first[line]} ({line!r}); list each "
+                      "example once")
+    first[line] = number
+  return [line for _, line in numbered]
