@@ -289,6 +289,15 @@ def test_a_line_listed_twice_is_named(tmp_path):
   assert not any((tmp_path / "prepared").rglob("*.tfrecord*"))  # refused before preparing
 
 
+def test_an_image_larger_than_the_evaluation_size_is_named_at_preparation(tmp_path):
+  root = tmp_path / "CamVid"
+  fake_data.make_camvid(str(root), counts=(("train", 2),), size=(36, 48))
+  Image.fromarray(np.zeros((720, 960, 3), np.uint8)).save(root / "train" / "train_001.png")
+  with pytest.raises(UserError, match=r"train_001.png: 960x720 is larger than this dataset's "
+                                      r"evaluation size 480x360"):
+    sources.Source("camvid", data_dir=str(root), prepared_dir=str(tmp_path / "prepared"))
+
+
 def test_missing_train_list(tmp_path):
   base, _ = fake_data.make_voc(tmp_path, splits=("val",))
   with pytest.raises(UserError, match="train split list is missing"):

@@ -42,6 +42,10 @@ def _pairs(root: str, split: str, list_path: str):
            os.path.join(root, f"{split}annot", os.path.basename(parts[1])))
 
 
+# The largest image evaluation takes: images are padded to it, never resized.
+EVAL_SIZE = (360, 480)
+
+
 class Camvid(tfds.core.GeneratorBasedBuilder):
   """CamVid (SegNet copy, 360x480), 11 classes plus void."""
 
@@ -70,6 +74,6 @@ class Camvid(tfds.core.GeneratorBasedBuilder):
     num_classes = len(categories.CAMVID.names)
     for image_path, label_path in _pairs(root, split, list_path):
       label = files.read_checked_pair(image_path, label_path, num_classes=num_classes,
-                                      void=categories.CAMVID.void)
+                                      void=categories.CAMVID.void, max_size=EVAL_SIZE)
       image_id = os.path.splitext(os.path.basename(image_path))[0]
       yield image_id, {"image": image_path, "label": label, "image_id": image_id}

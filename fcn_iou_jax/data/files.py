@@ -39,14 +39,19 @@ def image_size(path: str) -> tuple[int, int]:
     raise UserError(f"{path}: corrupt or unreadable image ({error})") from error
 
 
-def read_checked_pair(image_path: str, label_path: str, *, num_classes: int,
-                      void: int) -> np.ndarray:
+def read_checked_pair(image_path: str, label_path: str, *, num_classes: int, void: int,
+                      max_size: tuple[int, int]) -> np.ndarray:
   """Label ``[H, W, 1]`` after checking both files and that they agree.
 
-  Raises :class:`UserError` naming the file for: a missing or corrupt file, an image and
-  label of different sizes, or a label value that is neither a class id nor ``void``.
+  Raises :class:`UserError` naming the file for: a missing or corrupt file, an image larger
+  than ``max_size`` (the dataset's evaluation size), an image and label of different sizes,
+  or a label value that is neither a class id nor ``void``.
   """
   height, width = image_size(image_path)
+  if height > max_size[0] or width > max_size[1]:
+    raise UserError(f"{image_path}: {width}x{height} is larger than this dataset's "
+                    f"evaluation size {max_size[1]}x{max_size[0]}; resize it (and its label) "
+                    "or leave it out of the list")
   label = read_label_png(label_path)
   if label.shape != (height, width):
     raise UserError(f"{label_path}: label is {label.shape[1]}x{label.shape[0]} but its image "

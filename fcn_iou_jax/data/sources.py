@@ -41,9 +41,10 @@ class DatasetSpec:
 
 DATASETS = {
     **{f"voc{year}": DatasetSpec(f"voc{year}", categories.BY_DATASET[f"voc{year}"], (375, 500),
-                                 (500, 500))
+                                 voc.EVAL_SIZE)
        for year in voc.YEARS},
-    "camvid": DatasetSpec("camvid", categories.BY_DATASET["camvid"], (360, 480), (360, 480)),
+    "camvid": DatasetSpec("camvid", categories.BY_DATASET["camvid"], (360, 480),
+                          camvid.EVAL_SIZE),
     "synthetic": DatasetSpec("synthetic", categories.BY_DATASET["synthetic"], (96, 128),
                              (96, 128)),
 }

@@ -16,6 +16,8 @@ from fcn_iou_jax.data import categories, files
 
 YEARS = ("2010", "2011", "2012")
 SPLITS = ("train", "val")
+# The largest image evaluation takes (VOC images are at most 500x500): padded to, never resized.
+EVAL_SIZE = (500, 500)
 URLS = {
     "2010": "http://host.robots.ox.ac.uk/pascal/VOC/voc2010/VOCtrainval_03-May-2010.tar",
     "2011": "http://host.robots.ox.ac.uk/pascal/VOC/voc2011/VOCtrainval_25-May-2011.tar",
@@ -71,6 +73,6 @@ class VocSegmentation(tfds.core.GeneratorBasedBuilder):
       image_path = os.path.join(year_dir, "JPEGImages", f"{image_id}.jpg")
       label = files.read_checked_pair(
           image_path, os.path.join(year_dir, "SegmentationClass", f"{image_id}.png"),
-          num_classes=num_classes, void=categories.VOC.void)
+          num_classes=num_classes, void=categories.VOC.void, max_size=EVAL_SIZE)
       yield image_id, {"image": image_path, "label": label, "image_id": image_id}
 
