@@ -298,6 +298,22 @@ def test_an_image_larger_than_the_evaluation_size_is_named_at_preparation(tmp_pa
     sources.Source("camvid", data_dir=str(root), prepared_dir=str(tmp_path / "prepared"))
 
 
+def test_a_label_edited_in_place_is_prepared_again(tmp_path):
+  root = tmp_path / "CamVid"
+  fake_data.make_camvid(str(root), counts=(("train", 2),), size=(36, 48))
+  prepared = str(tmp_path / "prepared")
+  read = lambda: {e["image_id"].decode(): e["label"][..., 0] for e in sources.Source(
+      "camvid", data_dir=str(root), prepared_dir=prepared).examples("train").as_numpy_iterator()}
+  before = read()
+  path = root / "trainannot" / "train_001.png"
+  edited = np.full((36, 48), 3, np.uint8)
+  Image.fromarray(edited, mode="L").save(path)
+  os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10**9))
+  after = read()
+  np.testing.assert_array_equal(after["train_001"], edited)
+  np.testing.assert_array_equal(after["train_000"], before["train_000"])
+
+
 def test_missing_train_list(tmp_path):
   base, _ = fake_data.make_voc(tmp_path, splits=("val",))
   with pytest.raises(UserError, match="train split list is missing"):

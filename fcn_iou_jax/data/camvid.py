@@ -33,6 +33,11 @@ def split_lists(root: str) -> dict[str, str]:
   return {s: p for s, p in lists.items() if os.path.isfile(p)}
 
 
+def listed_files(root: str, split: str, list_path: str) -> list[str]:
+  """Every image and label file ``list_path`` names."""
+  return [path for pair in _pairs(root, split, list_path) for path in pair]
+
+
 def _pairs(root: str, split: str, list_path: str):
   for line in files.read_list(list_path):
     parts = line.split()

@@ -108,11 +108,18 @@ def locate_or_download(name: str, data_dir: str) -> str:
   return source
 
 
-def _fingerprint(source: str, lists: dict[str, str]) -> str:
+def _fingerprint(source: str, lists: dict[str, list[str]]) -> str:
+  """What the prepared records are keyed on: the source folder, and the size and modification
+  time of each split list and of every file it names (so an image or label replaced or edited
+  in place is prepared again)."""
   digest = hashlib.sha1(os.path.abspath(source).encode())
-  for split, path in sorted(lists.items()):
-    stat = os.stat(path)
-    digest.update(f"{split}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+  for split, paths in sorted(lists.items()):
+    for path in paths:
+      try:
+        stat = os.stat(path)
+        digest.update(f"{split}:{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+      except OSError:  # a missing file: preparation names it
+        digest.update(f"{split}:{path}:missing".encode())
   return digest.hexdigest()[:12]
 
 
@@ -122,8 +129,11 @@ def prepare(name: str, data_dir: str, prepared_dir: str | None = None):
   lists = camvid.split_lists(source) if name == "camvid" else voc.split_lists(source)
   if "train" not in lists:
     raise UserError(f"{source}: the train split list is missing")
+  named = {split: [path] + (camvid.listed_files(source, split, path) if name == "camvid"
+                            else voc.listed_files(source, path))
+           for split, path in lists.items()}
   root = os.path.join(prepared_dir or default_prepared_dir(), "fcn_iou_jax",
-                      f"{name}-{_fingerprint(source, lists)}")
+                      f"{name}-{_fingerprint(source, named)}")
   builder = (camvid.Camvid(data_dir=root) if name == "camvid"
              else voc.VocSegmentation(config=name[3:], data_dir=root))
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(

@@ -69,10 +69,20 @@ class VocSegmentation(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, year_dir, list_path):
     num_classes = len(categories.VOC.names)
-    for image_id in files.read_list(list_path):
-      image_path = os.path.join(year_dir, "JPEGImages", f"{image_id}.jpg")
-      label = files.read_checked_pair(
-          image_path, os.path.join(year_dir, "SegmentationClass", f"{image_id}.png"),
-          num_classes=num_classes, void=categories.VOC.void, max_size=EVAL_SIZE)
+    for image_id, (image_path, label_path) in _pairs(year_dir, list_path):
+      label = files.read_checked_pair(image_path, label_path, num_classes=num_classes,
+                                      void=categories.VOC.void, max_size=EVAL_SIZE)
       yield image_id, {"image": image_path, "label": label, "image_id": image_id}
+
+
+def _pairs(year_dir: str, list_path: str):
+  """``(image id, (image path, label path))`` of each id in ``list_path``."""
+  for image_id in files.read_list(list_path):
+    yield image_id, (os.path.join(year_dir, "JPEGImages", f"{image_id}.jpg"),
+                     os.path.join(year_dir, "SegmentationClass", f"{image_id}.png"))
+
+
+def listed_files(year_dir: str, list_path: str) -> list[str]:
+  """Every image and label file ``list_path`` names."""
+  return [path for _, pair in _pairs(year_dir, list_path) for path in pair]
 
