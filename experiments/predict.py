@@ -5,6 +5,10 @@ A binary run (one category) writes OUT/<name>_mask.png (255 = object) and
 OUT/<name>_overlay.png. A multi-class run (--category=all) writes OUT/<name>_mask.png as a
 palette PNG of class ids in the dataset's own colours (VOC's colour map, CamVid's 11
 colours), OUT/<name>_overlay.png, and OUT/legend.png naming each colour.
+
+Images of up to 250 megapixels are read. One whose longer side exceeds --max_side (default
+2048) is segmented at that size; its mask is scaled back (nearest) to the image's own size,
+and its overlay is drawn at the reduced size.
 """
 
 import os
@@ -17,6 +21,8 @@ from fcn_iou_jax import cli
 from fcn_iou_jax.errors import UserError
 
 OVERLAY_COLOUR = np.array([255, 40, 40], np.float32)
+MAX_PIXELS = 250_000_000  # the largest image read (Pillow refuses more as a decompression bomb)
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 # A mask covering less or more than this share of an image is reported as a likely failure.
 NEARLY_NOTHING, NEARLY_EVERYTHING = 0.001, 0.98
 
@@ -27,6 +33,9 @@ def _read_rgb(path: str) -> np.ndarray:
       return np.array(image.convert("RGB"))
   except FileNotFoundError as error:
     raise UserError(f"{path}: no such image") from error
+  except Image.DecompressionBombError as error:
+    raise UserError(f"{path}: more than {MAX_PIXELS // 10**6} megapixels; downscale it "
+                    "first") from error
   except OSError as error:
     raise UserError(f"{path}: not a readable image ({error})") from error
 
@@ -49,6 +58,28 @@ def legend_image(names, colours, swatch: int = 16) -> Image.Image:
   return image
 
 
+def fit_within(image: np.ndarray, max_side: int) -> np.ndarray:
+  """``image`` downscaled (bilinear) so that its longer side is at most ``max_side``."""
+  height, width = image.shape[:2]
+  scale = max_side / max(height, width)
+  if scale >= 1:
+    return image
+  size = (max(1, round(width * scale)), max(1, round(height * scale)))
+  return np.array(Image.fromarray(image).resize(size, Image.BILINEAR))
+
+
+def _read_reduced(path: str, max_side: int):
+  """``(image fitted within max_side, the image's own (height, width))``."""
+  image = _read_rgb(path)
+  return fit_within(image, max_side), image.shape[:2]
+
+
+def _full_size(mask: np.ndarray, shape) -> Image.Image:
+  """A uint8 mask (class ids or 0/255) brought to ``shape = (height, width)`` (nearest)."""
+  image = Image.fromarray(mask.astype(np.uint8))
+  return image if mask.shape == tuple(shape) else image.resize(shape[::-1], Image.NEAREST)
+
+
 def _coverage_warning(share: float, what: str) -> str:
   if share >= NEARLY_EVERYTHING:
     return f" (warning: {what} covers almost the whole image: a model that learned nothing?)"
@@ -63,12 +94,14 @@ def main(argv):
   parser.add_argument("--out", required=True, help="folder for the PNGs (created)")
   parser.add_argument("--threshold", type=float, default=0.5,
                       help="binary runs: probability above which a pixel is the object")
-  parser.add_argument("images", nargs="+", help="image files, any size")
+  parser.add_argument("--max_side", type=cli.positive(int, "max_side"), default=2048,
+                      help="images whose longer side is larger are segmented at this size")
+  parser.add_argument("images", nargs="+", help="image files, up to 250 megapixels")
   args = parser.parse_args(argv)
   # After parsing: these import TensorFlow, whose start-up lines would precede a flag error.
   from fcn_iou_jax import build, inference  # pylint: disable=import-outside-toplevel
   cli.hide_accelerators_from_tensorflow()
-  images = {path: _read_rgb(path) for path in args.images}  # fail before any work
+  images = {path: _read_reduced(path, args.max_side) for path in args.images}  # fail first
   config = build.load_config(args.workdir)
   task = build.build_task(config)
   labels = build.build_source(config).spec.labels if task.multiclass else None
@@ -76,14 +109,15 @@ def main(argv):
   cli.check_output_folder(args.out, f"--out={args.out}")
   if task.multiclass:
     legend_image(labels.names, labels.colours).save(os.path.join(args.out, "legend.png"))
-  for path, image in images.items():
+  for path, (image, full_shape) in images.items():
     probs = inference.predict_probabilities(model, params, image, config.backbone,
                                             build.eval_input_scale(config), config.input_mean)
     name = os.path.splitext(os.path.basename(path))[0]
     overlay = image.astype(np.float32)
     if task.multiclass:
       class_ids = probs.argmax(-1)
-      palette_image(class_ids, labels.colours).save(os.path.join(args.out, f"{name}_mask.png"))
+      palette_image(np.array(_full_size(class_ids, full_shape)), labels.colours).save(
+          os.path.join(args.out, f"{name}_mask.png"))
       overlay = 0.5 * overlay + 0.5 * np.asarray(labels.colours, np.float32)[class_ids]
       shares = np.bincount(class_ids.reshape(-1), minlength=len(labels.names)) / class_ids.size
       top = np.argsort(shares)[::-1][:3]
@@ -91,8 +125,7 @@ def main(argv):
       summary += _coverage_warning(shares.max(), labels.names[top[0]])
     else:
       mask = probs > args.threshold
-      Image.fromarray((mask * 255).astype(np.uint8)).save(
-          os.path.join(args.out, f"{name}_mask.png"))
+      _full_size(mask * 255, full_shape).save(os.path.join(args.out, f"{name}_mask.png"))
       overlay[mask] = 0.5 * overlay[mask] + 0.5 * OVERLAY_COLOUR
       summary = (f"{mask.mean():.1%} of pixels are {config.category}"
                  + _coverage_warning(mask.mean(), "the mask"))

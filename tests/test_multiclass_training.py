@@ -139,3 +139,17 @@ def test_a_multiclass_run_trains_scores_predicts_and_seeds_a_binary_run(tmp_path
   assert (tmp_path / "masks" / "photo_overlay.png").exists()
   assert (tmp_path / "masks" / "legend.png").exists()
   assert "photo.png: " in capsys.readouterr().out
+  # A large image is segmented at --max_side; its mask keeps the image's own size.
+  predict.main([f"--workdir={tmp_path / 'whole'}", f"--out={tmp_path / 'small'}",
+                "--max_side=64", str(image)])
+  with Image.open(tmp_path / "small" / "photo_mask.png") as mask, \
+       Image.open(tmp_path / "small" / "photo_overlay.png") as overlay:
+    assert mask.size == (128, 96) and overlay.size == (64, 48)
+
+
+def test_predict_names_an_image_too_large_to_read(tmp_path, monkeypatch):
+  Image.fromarray(np.zeros((96, 128, 3), np.uint8)).save(tmp_path / "huge.png")
+  monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 96x128 is then a decompression bomb
+  with pytest.raises(UserError, match=r"huge.png: more than 250 megapixels; downscale it"):
+    predict.main(["--workdir=w", f"--out={tmp_path / 'out'}", str(tmp_path / "huge.png")])
+  assert not (tmp_path / "out").exists()
