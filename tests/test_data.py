@@ -267,8 +267,24 @@ def _prepare_voc(root):
 
 def test_missing_data_without_network(tmp_path, monkeypatch):
   monkeypatch.setenv("FCN_IOU_OFFLINE", "1")
-  with pytest.raises(UserError, match=r"no voc2012 data there.*download http.*VOCtrainval"):
+  with pytest.raises(UserError, match=r"no voc2012 data there.*download http.*VOCtrainval"
+                                      r".*\(about 2 GB\)"):
     _prepare_voc(tmp_path)
+  # The default folder (no --data_dir given): the message names it, not a flag never passed.
+  monkeypatch.setenv("FCN_IOU_DATA_DIR", str(tmp_path / "data"))
+  with pytest.raises(UserError) as missing:
+    sources.Source("voc2012", prepared_dir=str(tmp_path / "prepared"))
+  assert str(missing.value).startswith(f"no voc2012 data in the default folder "
+                                       f"{tmp_path / 'data' / 'voc2012'} ")
+  assert "extract it there (no flag needed)" in str(missing.value)
+
+
+@pytest.mark.parametrize("folder", ["CamVid", "camvid", "CAMVID"])
+def test_camvid_is_found_in_its_folder_or_its_parent_whatever_its_case(tmp_path, folder):
+  fake_data.make_camvid(str(tmp_path / folder), counts=(("train", 2),))
+  for given in (tmp_path, tmp_path / folder):
+    source = sources.Source("camvid", data_dir=str(given), prepared_dir=str(tmp_path / "p"))
+    assert source.num_examples("train") == 2
 
 
 def test_empty_split_list(tmp_path):

