@@ -71,12 +71,21 @@ def check_output_folder(folder: str, flag_text: str, *, make: bool = True):
     raise UserError(f"{flag_text}: cannot make the folder {folder} ({existing} is a file)")
   if not os.access(existing, os.W_OK):
     raise UserError(f"{flag_text}: the folder {existing} is not writable")
-  if make:
-    try:
-      os.makedirs(folder, exist_ok=True)
-    except OSError as error:
-      raise UserError(f"{flag_text}: cannot make the folder {folder} ({error.strerror})") \
-          from error
+  missing = []  # the folders to make, outermost first
+  while folder != existing and folder not in missing:
+    missing.insert(0, folder)
+    folder = os.path.dirname(folder)
+  made = []
+  try:
+    for path in missing:
+      os.mkdir(path)
+      made.append(path)
+  except OSError as error:
+    raise UserError(f"{flag_text}: cannot make the folder {path} ({error.strerror})") from error
+  finally:
+    if not make:  # only checked: leave no trace
+      for path in reversed(made):
+        os.rmdir(path)
 
 
 def positive(kind, flag: str):

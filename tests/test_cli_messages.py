@@ -30,3 +30,12 @@ def test_a_scratch_run_on_the_paper_s_optimiser_says_what_to_pass(capsys):
     assert "note:" not in capsys.readouterr().out
   with pytest.raises(UserError, match="unrecognized arguments: --optim=adam"):
     flags.parse_run_flags(["--category=disk", "--optim=adam"], "")  # no abbreviations
+
+
+def test_an_output_folder_is_checked_by_making_it(tmp_path):
+  with pytest.raises(UserError, match=r"^--workdir=/proc/x: cannot make the folder /proc/x "):
+    cli.check_output_folder("/proc/x", "--workdir=/proc/x", make=False)
+  cli.check_output_folder(str(tmp_path / "a" / "b"), "--workdir=a/b", make=False)
+  assert not (tmp_path / "a").exists()  # checked, not made
+  cli.check_output_folder(str(tmp_path / "a" / "b"), "--out=a/b")
+  assert (tmp_path / "a" / "b").is_dir()
