@@ -23,6 +23,7 @@ PROTOCOLS = {
                   init="scratch"),
 }
 GRID_RECORD = "grid.json"  # the settings a grid folder's runs were started with
+BACKBONE_FOLDER = "shared_backbone"  # in a grid's folder: its backbone run, not one of its runs
 # The shared backbone (init="shared"): one multi-class model of every class, trained with
 # median-frequency-weighted cross-entropy on train[:80%], kept at its last step.
 BACKBONE = {"category": "all", "loss": "softmax", "class_weighting": "median_frequency",

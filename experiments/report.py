@@ -54,6 +54,8 @@ IOU_FAMILY = ("iou", "lovasz")  # the losses whose gain over softmax the report 
 def load_runs(runs_dir):
   runs = []
   for path in sorted(glob.glob(os.path.join(runs_dir, "*", "results.json"))):
+    if os.path.basename(os.path.dirname(path)) == protocols.BACKBONE_FOLDER:
+      continue  # the grid's shared backbone
     result = run_log.read_json(path)
     result["workdir"] = os.path.dirname(path)
     for split in ("val", "test"):  # a later re-evaluation (experiments/evaluate.py) wins

@@ -66,7 +66,7 @@ def shared_backbone(out_dir: str, settings: dict, dataset: str, data_dir: str | 
   """The grid's shared backbone: the folder of a multi-class run (``protocols.BACKBONE``) of
   the grid's network on all classes of ``dataset``, trained first if it has not finished yet.
   run.py's ``--init`` reads conv1-fc7 from its best checkpoint."""
-  workdir = os.path.join(out_dir, "shared_backbone")
+  workdir = os.path.join(out_dir, protocols.BACKBONE_FOLDER)
   if os.path.exists(os.path.join(workdir, "results.json")):
     print(f"shared backbone: {workdir} (pre-trained before)", flush=True)
     return workdir
@@ -171,7 +171,8 @@ def main(argv):
   parser.add_argument("--out", default="runs/reproduce",
                       help="runs go to OUT/<grid>-<protocol>/")
   parser.add_argument("--report", default=None,
-                      help="report folder (default: results/<basename of --out>/<grid>-<protocol>)")
+                      help="report folder (default: OUT/<grid>-<protocol>/report, beside "
+                           "the runs)")
   args = parser.parse_args(argv)
   chosen_categories = canonical_categories(args.categories, args.grid) if args.categories else None
   losses = chosen_losses(args.losses, args.grid) if args.losses else None
@@ -193,8 +194,7 @@ def main(argv):
       settings[key] = getattr(args, key)
   # JSON's own round trip, so that the record compares equal to the one read back later.
   settings = json.loads(json.dumps(settings))
-  report_dir = args.report or os.path.join("results", os.path.basename(args.out.rstrip("/")),
-                                           f"{args.grid}-{protocol}")
+  report_dir = args.report or os.path.join(out_dir, "report")
   cli.check_output_folder(report_dir, f"--report={report_dir}", make=False)  # not after the grid
   cli.check_output_folder(out_dir, f"--out={args.out}")
   protocols.record_grid(out_dir, {"grid": args.grid, "protocol": protocol, "settings": settings,

@@ -76,7 +76,11 @@ def test_report_averages_seeds_and_flags_unlearned_and_collapsed(tmp_path):
     _fake_run(runs, "disk", "softmax", seed, soft)
     _fake_run(runs, "disk", "iou", seed, iou)
     _fake_run(runs, "disk", "lovasz", seed, lovasz)
+  backbone = runs / "shared_backbone"  # the grid's backbone run: not one of its runs
+  backbone.mkdir()
+  (backbone / "results.json").write_text(json.dumps({"category": "all", "loss": "softmax"}))
   summary = report.write_report(str(runs), str(tmp_path / "out"), title="t")
+  assert len(summary) == 1
   row = summary[0]
   assert row["iou"]["val"]["iou"][0] == pytest.approx(0.42)
   assert row["softmax"]["val"]["iou"][1] == pytest.approx(0.02 * 2**0.5)  # sample std, n=2
