@@ -17,47 +17,97 @@ BACKBONE_NAMES = ("caffe", "torchvision")
 FC6_KERNELS = (1, 6)  # 1: the paper's literal 1x1 C6; 6: Long et al.'s (ImageNet fc6 fits)
 
 
+def setting(default, help_text: str, *, choices=None):
+  """A Config field: its default, the help its flag shows, and its allowed values (if few)."""
+  return dataclasses.field(default=default, metadata={"help": help_text, "choices": choices})
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
+  """One field per setting; run.py's flags, their help and their choices come from here."""
   # Data.
-  dataset: str = "voc2012"  # voc2010 | voc2011 | voc2012 | camvid | synthetic
-  category: str = ""  # the object category (names and aliases of the dataset), or all
-  data_dir: str | None = None  # raw dataset folder (default: $FCN_IOU_DATA_DIR/<dataset>)
-  prepared_dir: str | None = None  # TFDS records (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)
-  image_size: tuple[int, int] | None = None  # training resize (H, W); None: the paper's size
-  crop_size: tuple[int, int] | None = None  # random (H, W) crop after the resize; None: none
-  scale_jitter: float = 0.0  # not in the paper: random rescale in [1/(1+s), 1+s] before the crop
-  colour_jitter: float = 0.0  # not in the paper: random brightness/contrast/saturation strength
-  class_aware_crops: bool = False  # multi-class: crops centred on a pixel of a random present class
-  synthetic_ratio: float = 8.0  # synthetic data only: background:object pixel ratio
+  dataset: str = setting("voc2012", "which dataset to train and evaluate on",
+                         choices=DATASET_NAMES)
+  category: str = setting(
+      "", "object category (required), e.g. person, pole, sign_symbol; or all: one multi-class "
+      "model of every class (VOC: 21 with background; CamVid: 11)")
+  data_dir: str | None = setting(
+      None, "raw dataset folder (default $FCN_IOU_DATA_DIR/<dataset>; downloaded there when "
+      "online)")
+  prepared_dir: str | None = setting(
+      None, "TFDS records folder (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+  image_size: tuple[int, int] | None = setting(
+      None, "training size HxW, e.g. 180x240 (default: the paper's size)")
+  crop_size: tuple[int, int] | None = setting(
+      None, "random training crop HxW taken after the resize, e.g. 180x240 (default: none)")
+  scale_jitter: float = setting(
+      0.0, "not in the paper: rescale each training image by a random factor in "
+      "[1/(1+s), 1+s] before the crop (needs --crop_size; default 0: off)")
+  colour_jitter: float = setting(
+      0.0, "not in the paper: random brightness shift (up to this share of the range), "
+      "contrast and saturation factors in [1-s, 1+s] (default 0: off)")
+  class_aware_crops: bool = setting(
+      False, "--category=all with --crop_size: centre each crop on a pixel of a class drawn "
+      "uniformly among the image's classes (default: uniform crops)")
+  synthetic_ratio: float = setting(
+      8.0, "synthetic data only: background:object pixel ratio of the disks")
   # Model.
-  backbone: str = "caffe"  # caffe | torchvision AlexNet layout
-  width_mult: float = 1.0  # scales every channel count
-  fc6_kernel: int = 6  # 6: Long et al. (ImageNet fc6 transplants); 1: the paper's literal 1x1
-  dropout_rate: float = 0.5
-  learn_upsampling: bool = False  # the stride-32 bilinear deconvolution stays fixed by default
-  init: str = "scratch"  # scratch | ImageNet AlexNet weights (.npz, .pth, .mat, .caffemodel)
-  # caffe layout's BGR input mean; None: the --init weights' own, else Caffe's ImageNet mean.
-  input_mean: tuple[float, float, float] | None = None
+  backbone: str = setting("caffe", "AlexNet layout: caffe (Long et al.'s FCN) or torchvision",
+                          choices=BACKBONE_NAMES)
+  width_mult: float = setting(
+      1.0, "scales every channel count (below 1: a narrower, faster network)")
+  fc6_kernel: int = setting(
+      6, "fc6 kernel: 6 (Long et al.; ImageNet fc6 weights fit) or 1 (the paper's literal 1x1 "
+      "C6)", choices=FC6_KERNELS)
+  dropout_rate: float = setting(0.5, "dropout after fc6 and fc7 in training")
+  learn_upsampling: bool = setting(
+      False, "train the stride-32 deconvolution instead of keeping it bilinear")
+  init: str = setting(
+      "scratch", "scratch, ImageNet AlexNet weights (.npz, .pth, MatConvNet .mat or "
+      ".caffemodel; experiments/convert_weights.py), or the folder of a run (its best conv1-fc7)")
+  input_mean: tuple[float, float, float] | None = setting(
+      None, "caffe layout: B,G,R mean subtracted from the 0-255 input (default: the mean that "
+      "came with the --init weights, else Caffe's ImageNet mean)")
   # Objective and optimiser.
-  loss: str = "iou"  # iou (soft IoU, Eq. 5) | lovasz | softmax (FCN_acc) | softmax+iou
-  class_weighting: str = "none"  # multi-class: none | median_frequency (of the training pixels)
-  optimizer: str = "sgd"  # sgd (with momentum) | adam
-  learning_rate: float = 1e-4
-  warmup_steps: int = 0  # not in the paper: linear learning-rate warm-up from 0 (0: none)
-  momentum: float = 0.99
-  weight_decay: float = 5e-4  # on convolution kernels (not biases)
-  batch_size: int = 8  # global batch; every batch holds >= 1 image with the category
-  train_steps: int = 2000
-  seed: int = 0
+  loss: str = setting(
+      "iou", "iou: soft IoU (Eq. 5, FCN_IoU; per class with --category=all); lovasz: Lovász "
+      "hinge, or Lovász-Softmax with --category=all (Berman et al. 2018); softmax: per-pixel "
+      "cross-entropy (FCN_acc); softmax+iou: their sum")
+  class_weighting: str = setting(
+      "none", "--category=all: per-class loss weights; median_frequency: median class share "
+      "over the class's share of the training pixels (Eigen & Fergus 2015); not for lovasz",
+      choices=("none", "median_frequency"))
+  optimizer: str = setting("sgd", "sgd (with momentum, the paper's) or adam",
+                           choices=("sgd", "adam"))
+  learning_rate: float = setting(1e-4, "step size, fixed unless --warmup_steps")
+  warmup_steps: int = setting(
+      0, "not in the paper: raise the learning rate linearly from 0 over this many steps "
+      "(default 0: the paper's fixed rate)")
+  momentum: float = setting(0.99, "SGD momentum (unused by adam)")
+  weight_decay: float = setting(5e-4, "L2 penalty on convolution kernels (not biases)")
+  batch_size: int = setting(
+      8, "global batch; binary runs: every batch holds at least one image with the category")
+  train_steps: int = setting(2000, "optimiser steps in all (a resumed run may raise it)")
+  seed: int = setting(0, "initialisation, dropout and data order")
   # Evaluation, logging, parallelism.
-  eval_every: int = 200  # steps between evaluations on the selection split
-  eval_batch_size: int = 4
-  log_every: int = 20
-  checkpoint_minutes: float = 10.0  # also save the latest state this often (0: never)
-  parallel: str = "pmap"  # pmap | jit (NamedSharding data mesh)
-  dtype: str = "float32"  # convolution operands: float32 | bfloat16 (float32 accumulation, weights)
-  conv_forms: str = "tuned"  # tuned | native: how convolutions are computed (models.conv2d)
+  eval_every: int = setting(
+      200, "steps between evaluations on the selection split (the best is kept)")
+  eval_batch_size: int = setting(4, "images per evaluation batch")
+  log_every: int = setting(20, "steps between training-loss log lines")
+  checkpoint_minutes: float = setting(
+      10.0, "also save the latest state this often, so that a killed run loses at most this "
+      "much (0: only at evaluations); SIGINT and SIGTERM save at once, then stop")
+  parallel: str = setting(
+      "pmap", "pmap (one replica per device) or jit (a NamedSharding data mesh)",
+      choices=("pmap", "jit"))
+  dtype: str = setting(
+      "float32", "operand dtype of the convolutions; bfloat16 (float32 accumulation, "
+      "activations and weights) is faster on CPUs with AMX, on GPUs and on TPUs",
+      choices=("float32", "bfloat16"))
+  conv_forms: str = setting(
+      "tuned", "how convolutions are computed: tuned (fastest on CPUs, and on an H100 in "
+      "float32) or native (one XLA convolution per layer, meant for TPUs); the same function "
+      "either way")
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)
