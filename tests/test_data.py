@@ -120,6 +120,25 @@ def test_every_training_batch_has_a_positive_for_a_rare_category():
   assert negatives_seen > 400  # the other three slots keep the natural (mostly negative) mix
 
 
+@pytest.mark.parametrize("category_id", [1, None])  # binary, multi-class
+def test_a_resumed_stream_continues_with_the_batch_the_whole_stream_has_there(category_id):
+  """Resuming after step k (skip_batches=k) gives batches k+1, k+2, ... of the uninterrupted
+  stream, bit for bit, with every augmentation on (crops, scale and colour jitter, flips)."""
+  rng = np.random.default_rng(5)
+  labels = [rng.integers(0, 3, (20, 24)) * (rng.uniform(size=(20, 24)) < 0.3) for _ in range(9)]
+  images = rng.integers(0, 255, (9, 20, 24, 3)).astype(np.uint8)
+  make = lambda skip: pipeline.make_train_dataset(
+      _raw_examples(labels, images), category_id=category_id, void=255, image_size=(20, 24),
+      batch_size=3, backbone="caffe", seed=11, crop_size=(12, 16), scale_jitter=0.3,
+      colour_jitter=0.2, class_aware_crops=category_id is None, skip_batches=skip)[0]
+  whole = list(make(0).take(12).as_numpy_iterator())
+  for stopped_after in (1, 5, 9):  # across epochs (9 images, 3 per batch)
+    resumed = list(make(stopped_after).take(3).as_numpy_iterator())
+    for expected, got in zip(whole[stopped_after:], resumed):
+      for key in ("image", "label", "mask"):
+        np.testing.assert_array_equal(got[key], expected[key])
+
+
 def test_flip_keeps_image_label_and_mask_aligned():
   rng = np.random.default_rng(0)
   labels, images = [], []
