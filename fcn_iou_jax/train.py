@@ -210,6 +210,7 @@ def _train(config, task, parallel, state, progress, source, store, log, evaluate
   with tqdm(total=config.train_steps, initial=start_step, unit="step", dynamic_ncols=True,
             disable=jax.process_index() != 0, mininterval=2.0) as bar, \
        interrupts.StopRequest() as stop:
+    bar.set_description_str("compiling")
     for step in range(start_step + 1, config.train_steps + 1):
       batch = parallel.put_batch(next(batches))
       throughput.start()
@@ -220,14 +221,19 @@ def _train(config, task, parallel, state, progress, source, store, log, evaluate
       jax.block_until_ready(metrics["loss"])
       throughput.stop(config.batch_size, count=step > start_step + 1)
       bar.update(1)
+      if step == start_step + 1:  # the rate and time left count from here, not compilation
+        _restart_rate(bar, step)
       if step % config.log_every == 0:
         loss = float(pending_loss[1])
         bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{throughput.rate:.2f}")
         log.write(step, "train", {"loss": loss, "images_per_sec": throughput.rate})
       if step % config.eval_every == 0 or step == config.train_steps:
         _check_finite(*pending_loss)
+        bar.set_description_str("evaluating", refresh=True)
         progress = _evaluate_and_save(step, state, task, parallel, progress, store, log,
                                       evaluate, throughput)
+        bar.set_description_str("")
+        bar.unpause()  # the evaluation's time is not a training step's
         name = "mIoU" if task.multiclass else "IoU"
         bar.write(f"step {step}: selection {name} "
                   f"{progress.evaluations[-1][task.score]:.4f} "
@@ -243,6 +249,13 @@ def _train(config, task, parallel, state, progress, source, store, log, evaluate
             f"stopped by signal {stop.signal_number} after step {step}, whose checkpoint is "
             "saved; rerun the same command to resume from it", stop.signal_number)
   return state, progress, throughput
+
+
+def _restart_rate(bar: tqdm, step: int):
+  """Restarts ``bar``'s clock and rate at ``step`` (after the compiling first step)."""
+  bar.reset(total=bar.total)
+  bar.n = bar.last_print_n = bar.initial = step
+  bar.set_description_str("", refresh=True)
 
 
 def _save_due(minutes: float, last_save: float) -> bool:
