@@ -132,6 +132,22 @@ def restart_with_huge_pages():
     os.execve(sys.executable, sys.orig_argv, env)
 
 
+# TensorFlow (used only for tf.data) logs start-up chatter at INFO; its oneDNN notice comes
+# before that level is read, so it is turned off at the source (tf.data's image ops run no
+# oneDNN kernels either way). A user's own values are kept.
+QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+def set_up_process(*, huge_pages: bool = False):
+  """What a command sets for its own process, first: TensorFlow's console quiet and, with
+  ``huge_pages``, a restart with glibc's huge-page malloc (:func:`restart_with_huge_pages`).
+  Importing the library changes nothing of the kind."""
+  for name, value in QUIET_TENSORFLOW.items():
+    os.environ.setdefault(name, value)
+  if huge_pages:
+    restart_with_huge_pages()
+
+
 def hide_accelerators_from_tensorflow():
   """tf.data runs on the host; never let TensorFlow take GPU/TPU memory from JAX."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
@@ -157,6 +173,7 @@ def degenerate_warning(split: str, scores: dict, category: str) -> str | None:
 def run(main, argv=None) -> int:
   """Runs ``main(argv)``; a :class:`UserError` prints ``error: ...`` and exits 2 (or the
   error's own ``exit_code``, such as 143 for a run stopped by SIGTERM)."""
+  set_up_process()
   try:
     main(sys.argv[1:] if argv is None else argv)
   except UserError as error:
