@@ -145,5 +145,5 @@ def load_best_params(workdir: str, config: Config):
   tx = build_optimizer(config)
   params = jax.eval_shape(lambda: initial_params(config, model, jax.random.key(0)))
   template = jax.eval_shape(lambda: steps.create_train_state(params, tx, jax.random.key(0)))
-  state, _ = store.restore("best", template)
+  state, _ = store.restore_best(template)
   return model, state.params

@@ -14,6 +14,8 @@ import os
 
 import orbax.checkpoint as ocp
 
+from fcn_iou_jax.errors import UserError
+
 
 @dataclasses.dataclass(frozen=True)
 class Progress:
@@ -52,7 +54,7 @@ class RunCheckpoints:
   """``WORKDIR/checkpoints/latest/<step>`` and ``WORKDIR/checkpoints/best/<step>``."""
 
   def __init__(self, workdir: str):
-    root = os.path.join(os.path.abspath(workdir), "checkpoints")
+    root = self._root = os.path.join(os.path.abspath(workdir), "checkpoints")
     options = ocp.CheckpointManagerOptions(max_to_keep=1, create=True,
                                            enable_async_checkpointing=False,
                                            cleanup_tmp_directories=True)
@@ -71,6 +73,40 @@ class RunCheckpoints:
                                                progress=ocp.args.JsonSave(progress.to_json())))
     manager.wait_until_finished()
 
+  def restore_to_resume(self, template):
+    """``(state, progress)`` to resume from: the latest checkpoint, or, when it cannot be
+    read (damaged files), the best one, saying so in one line; the damaged checkpoint's
+    folder is kept aside as ``<step>.damaged``. :class:`UserError` naming the damaged folders
+    when neither can be read."""
+    damaged = []
+    for which in ("latest", "best"):
+      step = self.latest_step(which)
+      if step is None:
+        continue
+      try:
+        restored = self.restore(which, template)
+      except Exception as error:  # pylint: disable=broad-exception-caught
+        # Damaged files fail in many ways inside Orbax and TensorStore; each means the same.
+        damaged.append(f"{self._folder(which, step)} ({type(error).__name__})")
+        continue
+      if damaged:
+        print(f"note: the checkpoint {damaged[0]} cannot be read; resuming from the {which} "
+              f"checkpoint of step {step}", flush=True)
+        self._set_aside_latest()
+      return restored
+    raise UserError(f"no checkpoint of {self._root} can be read: {'; '.join(damaged)}; move "
+                    "the workdir away and rerun to start over")
+
+  def _folder(self, which: str, step: int) -> str:
+    return os.path.join(self._managers[which].directory, str(step))
+
+  def _set_aside_latest(self):
+    """Renames the unreadable latest checkpoint, so that saves of earlier steps can follow."""
+    manager = self._managers["latest"]
+    for step in manager.all_steps():
+      os.replace(self._folder("latest", step), f"{self._folder('latest', step)}.damaged")
+    manager.reload()
+
   def restore(self, which: str, template):
     """``(state, progress)`` of the newest checkpoint ``which``, shaped like ``template``."""
     manager = self._managers[which]
@@ -78,3 +114,12 @@ class RunCheckpoints:
     restored = manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(template), progress=ocp.args.JsonRestore()))
     return restored["state"], Progress.from_json(restored["progress"])
+
+  def restore_best(self, template):
+    """:meth:`restore` of the best checkpoint; a damaged one is a :class:`UserError` naming it."""
+    try:
+      return self.restore("best", template)
+    except Exception as error:  # pylint: disable=broad-exception-caught  # as in restore_to_resume
+      folder = self._folder("best", self.latest_step("best"))
+      raise UserError(f"the best checkpoint {folder} cannot be read ({type(error).__name__}); "
+                      "rerun training in a new workdir") from error

@@ -132,8 +132,8 @@ def _train_and_evaluate_in(config: Config, workdir: str, *, task: Task, init_wei
                                         tx, dropout_rng)
   store = checkpoints.RunCheckpoints(workdir)
   progress = checkpoints.Progress()
-  if store.latest_step() is not None:
-    host_state, progress = store.restore("latest", jax.device_get(host_state))
+  if store.latest_step() is not None or store.latest_step("best") is not None:
+    host_state, progress = store.restore_to_resume(jax.device_get(host_state))
     print(f"Resuming {workdir} from step {int(host_state.step)}", flush=True)
   start_step = int(host_state.step)
   saved_results = run_log.read_json(os.path.join(workdir, "results.json"))
@@ -156,7 +156,7 @@ def _train_and_evaluate_in(config: Config, workdir: str, *, task: Task, init_wei
   else:
     throughput = _Throughput()
 
-  best_state, _ = store.restore("best", jax.device_get(host_state))
+  best_state, _ = store.restore_best(jax.device_get(host_state))
   best_params = parallel.put_state(best_state.params)
   results = {
       "dataset": config.dataset, "category": config.category, "loss": config.loss,

@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -96,6 +97,35 @@ def test_end_to_end_on_synthetic_beats_trivial_baselines(trained_run):
   records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert [r["step"] for r in records if r["kind"] == "selection"] == [30, 60]
   assert os.listdir(tmp_path / "tensorboard")
+
+
+@pytest.mark.xdist_group("trained_run")  # one worker trains the shared run once
+@pytest.mark.slow
+def test_a_damaged_latest_checkpoint_falls_back_to_the_best_one(trained_run, tmp_path, capsys):
+  workdir = tmp_path / "copy"
+  shutil.copytree(trained_run[0], workdir)
+  (workdir / "results.json").unlink()  # as if killed before the end
+  latest = workdir / "checkpoints" / "latest" / "60"
+  for path in (latest / "state").rglob("*"):
+    if path.is_file():
+      path.write_bytes(b"\x00garbage")
+  results = train.train_and_evaluate(Config(**QUICK, train_steps=60, eval_every=30),
+                                     str(workdir))
+  best = results["best_step"]
+  assert f"cannot be read; resuming from the best checkpoint of step {best}" in \
+      capsys.readouterr().out
+  assert (workdir / "checkpoints" / "latest" / "60.damaged").is_dir()
+  assert results["val"] == trained_run[1]["val"]  # the same run, resumed from its best step
+  records = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in records if r["kind"] == "selection"] == [30, 60]
+  for path in (workdir / "checkpoints").rglob("*"):  # now every checkpoint is damaged
+    if path.is_file() and path.parent.name == "state":
+      path.write_bytes(b"\x00garbage")
+  (workdir / "results.json").unlink()
+  with pytest.raises(UserError, match=r"no checkpoint of .*checkpoints can be read: .*best/"):
+    train.train_and_evaluate(Config(**QUICK, train_steps=60, eval_every=30), str(workdir))
+  with pytest.raises(UserError, match=r"the best checkpoint .*best/\d+ cannot be read"):
+    build.load_best_params(str(workdir), Config(**QUICK))
 
 
 @pytest.mark.xdist_group("trained_run")  # one worker trains the shared run once
