@@ -45,7 +45,7 @@ def summarise(runs, train_ratios):
   by_loss = collections.defaultdict(list)
   for run in runs:
     by_loss[run["loss"]].append(run)
-  names = list(runs[0]["selection"]["per_class_iou"])
+  names = list(categories.BY_DATASET[runs[0]["dataset"]].names)  # the dataset's class order
   splits = [s for s in ("val", "test") if any(s in run for run in runs)] or ["selection"]
   losses = [loss for loss in NAMES if loss in by_loss]
   table = {loss: {split: {"miou": report.mean_std([m.get(split, {}).get("miou")

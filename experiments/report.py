@@ -99,7 +99,7 @@ def ratios(dataset, data_dir, split):
     return {}
   labels = source.spec.labels
   counts = statistics.class_pixel_counts(source.examples(split), len(labels.names))
-  return statistics.background_to_objectratios(counts, labels.names)
+  return statistics.background_to_object_ratios(counts, labels.names)
 
 
 def summarise(runs, data_dir=None):

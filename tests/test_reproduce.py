@@ -5,7 +5,11 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from PIL import Image
+
+import fake_data
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments"))
 
@@ -289,3 +293,15 @@ def test_commands_restart_once_with_huge_pages_unless_the_user_chose(monkeypatch
   assert len(calls) == 1  # already set, or the user's own choice: no restart
 
 
+
+
+def test_report_ratios_count_every_labelled_pixel_of_the_split(tmp_path):
+  root = tmp_path / "CamVid"
+  fake_data.make_camvid(str(root), counts=(("train", 3),))
+  labels = np.stack([np.array(Image.open(root / "trainannot" / f"train_{i:03d}.png"))
+                     for i in range(3)])
+  ratios = report.ratios("camvid", str(root), "train")
+  counted = labels[labels != 11]  # void is class 11
+  for class_id, name in ((3, "road"), (2, "pole")):
+    objects = (counted == class_id).sum()
+    assert ratios[name] == pytest.approx((counted.size - objects) / objects)
