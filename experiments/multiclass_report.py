@@ -219,20 +219,12 @@ def write_report(runs_dir, out_dir, *, data_dir=None, binary_summary=None, title
 
 def main(argv):
   parser = cli.make_parser(__doc__)
-  parser.add_argument("--runs", required=True, help="a multi-class grid folder of reproduce.py")
-  parser.add_argument("--out", required=True,
-                      help="folder for report.md, summary.json and the figures")
-  parser.add_argument("--data_dir", default=None,
-                      help="dataset folder, for the class ratios and the example figure "
-                           "(default: per dataset)")
+  report.add_report_flags(parser, "a multi-class grid folder of reproduce.py")
   parser.add_argument("--binary_summary", default=None,
                       help="summary.json of report.py on the binary grid of the same dataset: "
                            "its soft-IoU gains are drawn beside the multi-class ones")
-  parser.add_argument("--title", default=None,
-                      help="default: the grid and protocol from RUNS/grid.json")
   args = parser.parse_args(argv)
-  if not os.path.isdir(args.runs):
-    raise UserError(f"--runs={args.runs}: no such folder")
+  report.check_runs_folder(args.runs)
   if args.binary_summary and not isinstance(run_log.read_json(args.binary_summary), dict):
     raise UserError(f"--binary_summary={args.binary_summary}: no such file")
   cli.check_output_folder(args.out, f"--out={args.out}")

@@ -337,9 +337,9 @@ def _read_bound(path):
   return bound
 
 
-def main(argv):
-  parser = cli.make_parser(__doc__)
-  parser.add_argument("--runs", required=True, help="a grid folder of reproduce.py")
+def add_report_flags(parser, runs_help: str):
+  """The flags every report command takes: --runs, --out, --data_dir, --title."""
+  parser.add_argument("--runs", required=True, help=runs_help)
   parser.add_argument("--out", required=True,
                       help="folder for report.md, summary.json and the figures")
   parser.add_argument("--data_dir", default=None,
@@ -347,11 +347,20 @@ def main(argv):
                            "(default: per dataset)")
   parser.add_argument("--title", default=None,
                       help="default: the grid and protocol from RUNS/grid.json")
+
+
+def check_runs_folder(runs: str):
+  if not os.path.isdir(runs):
+    raise UserError(f"--runs={runs}: no such folder")
+
+
+def main(argv):
+  parser = cli.make_parser(__doc__)
+  add_report_flags(parser, "a grid folder of reproduce.py")
   parser.add_argument("--bound", default=None,
                       help="a .json of experiments/output_bound.py: adds its row to the table")
   args = parser.parse_args(argv)
-  if not os.path.isdir(args.runs):
-    raise UserError(f"--runs={args.runs}: no such folder")
+  check_runs_folder(args.runs)
   bound = _read_bound(args.bound) if args.bound else None
   cli.check_output_folder(args.out, f"--out={args.out}")
   cli.hide_accelerators_from_tensorflow()
