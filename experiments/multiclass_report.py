@@ -86,10 +86,7 @@ def _verdicts(summary):
     ahead, behind = [], []
     for name in summary["classes"]:
       gain = summary["gains"][name].get(loss)
-      if gain is None or gain["seeds"] < 2:
-        continue
-      clear = abs(gain["mean"]) > 2 * gain["std"] / np.sqrt(gain["seeds"])
-      if clear:
+      if gain is not None and report.outside_spread(gain):
         (ahead if gain["mean"] > 0 else behind).append(f"{name} {100 * gain['mean']:+.1f}")
     lines.append(f"- **{NAMES[loss]} − cross-entropy** ({summary['gain_split']}, paired by seed, "
                  "outside the seed spread = |mean| > 2 standard errors): ahead on "

@@ -155,15 +155,20 @@ def paired_gain(by_loss, split, loss="iou", score=lambda result: result.get("iou
   return {"mean": mean, "std": std, "seeds": count, "iou_ahead": sum(g > 0 for g in gains)}
 
 
+def outside_spread(gain) -> bool:
+  """A paired gain over >= 2 seeds stands out of the seed-to-seed spread: |mean| > 2 standard
+  errors."""
+  return gain["seeds"] >= 2 and abs(gain["mean"]) > 2 * gain["std"] / np.sqrt(gain["seeds"])
+
+
 def gain_note(gain, name="soft IoU"):
   """One sentence: the paired gain and whether it stands out of the seed-to-seed spread."""
   text = (f"{name} − softmax {100 * gain['mean']:+.1f} points (paired over {gain['seeds']} "
           f"seed(s), {name} ahead in {gain['iou_ahead']})")
   if gain["seeds"] < 2:
     return text + "; one seed: spread unknown"
-  clear = abs(gain["mean"]) > 2 * gain["std"] / np.sqrt(gain["seeds"])
   return text + (f", std {100 * gain['std']:.1f}: " +
-                 ("outside the seed spread (|mean| > 2 standard errors)" if clear
+                 ("outside the seed spread (|mean| > 2 standard errors)" if outside_spread(gain)
                   else "within the seed spread"))
 
 
