@@ -31,9 +31,8 @@ from fcn_iou_jax.errors import DivergedError, UserError
 FINAL_SPLITS = ("val", "test")
 def _check_config(config: Config, task: Task):
   devices, processes = jax.device_count(), jax.process_count()
-  if config.class_weighting != "none" and not (
-      task.multiclass and all(term in losses.WEIGHTED_LOSSES
-                              for term in config.loss.split(losses.SUM))):
+  if config.class_weighting != "none" and not losses.takes_class_weights(
+      config.loss, multiclass=task.multiclass):
     raise UserError(f"--class_weighting={config.class_weighting} needs --category=all and a "
                     f"loss with class weights ({', '.join(losses.WEIGHTED_LOSSES)} or their "
                     f"sum), not --loss={config.loss}")

@@ -49,15 +49,19 @@ def get_loss(name: str, *, multiclass: bool = False, class_weights=None):
   terms = name.split(SUM)
   if name not in LOSS_NAMES or any(term not in table for term in terms):
     raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSS_NAMES)}")
-  if class_weights is not None:
-    if not multiclass or any(term not in WEIGHTED_LOSSES for term in terms):
-      raise ValueError(f"loss {name!r} takes no class weights")
+  if class_weights is not None and not takes_class_weights(name, multiclass=multiclass):
+    raise ValueError(f"loss {name!r} takes no class weights")
   functions = [table[term] if class_weights is None
                else functools.partial(table[term], class_weights=class_weights)
                for term in terms]
   if len(functions) == 1:
     return functions[0]
   return functools.partial(_sum_of_losses, functions)
+
+
+def takes_class_weights(name: str, *, multiclass: bool) -> bool:
+  """Whether every term of loss ``name`` takes per-class weights (multi-class only)."""
+  return multiclass and all(term in WEIGHTED_LOSSES for term in name.split(SUM))
 
 
 def _sum_of_losses(functions, logits, labels, mask=None, *, axis_name=None):
