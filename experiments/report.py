@@ -1,13 +1,14 @@
 """Report of a reproduce.py grid: the paper's table, ratios, gain plot and example masks.
 
   python experiments/report.py --runs=runs/reproduce/camvid-cpu --out=results/camvid-cpu \\
-      --data_dir=../shared/data/camvid
+      --data_dir=/path/to/CamVid
 
 Writes OUT/report.md, OUT/summary.json, OUT/iou_gain_vs_ratio.png and, for real datasets,
 OUT/examples.png (image | ground truth | FCN_IoU | FCN_acc). The headline is dataset-level
-IoU (Eq. 1); per-image IoU stands beside it. A category where neither loss beats the
-all-foreground baseline on val (on the selection split where there is no val) by 0.05 is "not
-learned at this scale"; the gains and their plot are measured on the same split.
+IoU (Eq. 1); per-image IoU stands beside it. On each split the runs were scored on (val and
+test; the selection split where neither), a category where neither loss beats that split's
+all-foreground baseline by 0.05 is "not learned at this scale" there, and the paired gains are
+given there; the plot shows the first of these splits.
 The header lists the grid's deviations from the paper's protocol, read from RUNS/grid.json
 (written by reproduce.py). --bound adds the row of experiments/output_bound.py's fitted masks.
 """
@@ -103,21 +104,22 @@ def ratios(dataset, data_dir, split):
 
 
 def summarise(runs, data_dir=None):
-  """Per (category, ratio) and loss: mean ± std over seeds of every reported number."""
+  """Per (category, ratio) and loss: mean ± std over seeds of every reported number; per
+  scored split (``by_split``): the all-foreground baseline, "learned" and the paired gains.
+  The first scored split (val, else selection) is also the row's ``split``, ``learned`` and
+  ``gain``, which the plot shows."""
   dataset = runs[0]["dataset"]
   groups = collections.defaultdict(lambda: collections.defaultdict(list))
   for run in runs:
     groups[_key(run)][run["loss"]].append(run)
-  train_ratios = ratios(dataset, data_dir, "train")
-  val_ratios = ratios(dataset, data_dir, "val")
+  split_ratios = {split: ratios(dataset, data_dir, split) for split in ("train", "val", "test")}
+  split_ratios["selection"] = split_ratios["train"]  # the selection images come from train
   summary = []
   for (category, synthetic_ratio), by_loss in sorted(groups.items(),
                                                      key=lambda kv: (kv[0][0], kv[0][1] or 0)):
-    ratio = synthetic_ratio if synthetic_ratio is not None else train_ratios.get(category)
-    val_ratio = synthetic_ratio if synthetic_ratio is not None else val_ratios.get(category)
+    ratio = synthetic_ratio if synthetic_ratio is not None else split_ratios["train"].get(category)
     label = category if synthetic_ratio is None else f"{category} at {synthetic_ratio:g}:1"
-    row = {"category": category, "label": label, "background_to_object": ratio,
-           "all_foreground_val_iou": 1.0 / (1.0 + val_ratio) if val_ratio else None}
+    row = {"category": category, "label": label, "background_to_object": ratio}
     for loss, members in by_loss.items():
       row[loss] = {
           split: {metric: mean_std([m.get(split, {}).get(metric) for m in members])
@@ -126,18 +128,43 @@ def summarise(runs, data_dir=None):
       row[loss]["seeds"] = sorted(m["seed"] for m in members)
       row[loss]["collapses"] = [(m["seed"], m["collapse_step"]) for m in members
                                 if m.get("collapse_step")]
-    if row["all_foreground_val_iou"] is None and ratio:  # no val split: selection is from train
-      row["all_foreground_val_iou"] = 1.0 / (1.0 + ratio)
-    baseline = row["all_foreground_val_iou"] or 0.0
-    split = "val" if any(row[l]["val"]["iou"] for l in by_loss) else "selection"
-    best = max((row[l][split]["iou"][0] for l in by_loss if row[l][split]["iou"]), default=0)
-    row["split"] = split  # what "learned" and "gain" are measured on
-    row["learned"] = best > baseline + LEARNED_MARGIN
-    row["gain"] = paired_gain(by_loss, split)
-    if "lovasz" in by_loss:
-      row["gain_lovasz"] = paired_gain(by_loss, split, "lovasz")
+    row["by_split"] = {}
+    for split in _scored_splits(by_loss):
+      split_ratio = (synthetic_ratio if synthetic_ratio is not None
+                     else split_ratios[split].get(category))
+      baseline = _recorded_all_foreground(by_loss, split) or (
+          1.0 / (1.0 + split_ratio) if split_ratio else None)
+      best = max((row[l][split]["iou"][0] for l in by_loss if row[l][split]["iou"]), default=0)
+      row["by_split"][split] = {
+          "all_foreground": baseline, "learned": best > (baseline or 0.0) + LEARNED_MARGIN,
+          **{key: paired_gain(by_loss, split, loss) for key, (loss, _) in GAINS.items()}}
+    row["split"] = next(iter(row["by_split"]))
+    row.update({key: value for key, value in row["by_split"][row["split"]].items()
+                if key != "all_foreground"})
     summary.append(row)
   return dataset, summary
+
+
+# The paired gains a report gives, against softmax: summary key -> (loss, its name).
+GAINS = {"gain": ("iou", "soft IoU"), "gain_lovasz": ("lovasz", "Lovász hinge")}
+
+
+def _scored_splits(by_loss) -> list[str]:
+  """The held-out splits the runs were scored on (val, test), else the selection split."""
+  splits = [split for split in ("val", "test")
+            if any(m.get(split, {}).get("iou") is not None
+                   for members in by_loss.values() for m in members)]
+  return splits or ["selection"]
+
+
+def _recorded_all_foreground(by_loss, split):
+  """The all-foreground IoU the runs recorded for ``split`` (positives / pixels), if any."""
+  for members in by_loss.values():
+    for member in members:
+      baseline = member.get(split, {}).get("baselines", {}).get("all_foreground")
+      if baseline is not None:
+        return baseline
+  return None
 
 
 def paired_gain(by_loss, split, loss="iou", score=lambda result: result.get("iou")):
@@ -196,10 +223,10 @@ def _table(dataset, summary, bound=None):
     paper_cells.append(f"| paper's {NAMES[loss]}{source} | " + " | ".join(cells) + " |")
   if any(PAPER_RESULTS.get((paper_key, r["category"])) for r in summary):
     lines += paper_cells
-  baseline = [f"{100 * r['all_foreground_val_iou']:.1f}" if r["all_foreground_val_iou"] else "–"
-              for r in summary for s in splits if s in ("val", "selection")]
-  if baseline and len(splits) == 1:
-    lines.append("| all-foreground baseline | " + " | ".join(baseline) + " |")
+  baseline = [r["by_split"].get(s, {}).get("all_foreground") for r in summary for s in splits]
+  if any(baseline):
+    lines.append("| all-foreground baseline | " + " | ".join(
+        f"{100 * b:.1f}" if b else "–" for b in baseline) + " |")
   if bound:
     cells = [f"{100 * bound['categories'][r['category']]['iou']:.1f}"
              if s == bound["split"] and r["category"] in bound["categories"] else "–"
@@ -309,13 +336,14 @@ def write_report(runs_dir, out_dir, *, title=None, data_dir=None, bound=None):
   lines += [_table(dataset, summary, bound), ""]
   for row in summary:
     notes = []
-    if not row["learned"]:
-      notes.append("not learned at this scale (neither loss beats the all-foreground "
-                   f"baseline by 5 points on {row['split']}): does not count as reproduced")
-    else:
-      notes += [gain_note(row[key], name) for key, name in (("gain", "soft IoU"),
-                                                            ("gain_lovasz", "Lovász hinge"))
-                if row.get(key)]
+    for split, scored in row["by_split"].items():
+      named = f"{split}: " if len(row["by_split"]) > 1 else ""
+      if not scored["learned"]:
+        notes.append(f"{named}not learned at this scale (neither loss beats the all-foreground "
+                     f"baseline by 5 points on {split}): does not count as reproduced")
+      else:
+        notes += [named + gain_note(scored[key], name) for key, (_, name) in GAINS.items()
+                  if scored.get(key)]
     for loss in NAMES:
       for seed, step in row.get(loss, {}).get("collapses", []):
         notes.append(f"{loss} seed {seed} collapsed at step {step}")

@@ -1,6 +1,7 @@
 """Dataset builders, pipelines and bad-input errors, on fake and on the real shared data."""
 
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -87,11 +88,20 @@ def test_median_frequency_weights_by_hand():
   np.testing.assert_allclose(weights, [0.6, 1.0, 1.5, 0.0])
 
 
-def test_camvid_test_split_appears_when_present(tmp_path):
+def test_camvid_test_split_appears_when_present(tmp_path, monkeypatch, capsys):
   root = fake_data.make_camvid(tmp_path / "camvid")
   prepared = str(tmp_path / "p")
+  temporary = tmp_path / "temporary"
+  temporary.mkdir()
+  monkeypatch.setattr(tempfile, "tempdir", str(temporary))
   assert "test" not in sources.Source("camvid", data_dir=str(root),
                                        prepared_dir=prepared).available_splits()
+  printed = capsys.readouterr().out
+  assert printed.startswith(f"Preparing camvid from {root} into {prepared}") and \
+      "Unknown size" not in printed and printed.count("\n") == 1
+  assert not os.listdir(temporary)
+  sources.Source("camvid", data_dir=str(root), prepared_dir=prepared)
+  assert not capsys.readouterr().out
   fake_data.make_camvid(root, counts=(("test", 3),))
   later = sources.Source("camvid", data_dir=str(root), prepared_dir=prepared)
   assert later.num_examples("test") == 3 and later.num_examples("train") == 4

@@ -126,6 +126,30 @@ def test_a_report_without_val_scores_measures_on_the_selection_split(tmp_path):
   assert "iou_gain_vs_ratio.png" in text and (tmp_path / "out" / "iou_gain_vs_ratio.png").exists()
 
 
+def test_a_report_gives_every_scored_split_its_baseline_verdict_and_gains(tmp_path):
+  runs = tmp_path / "runs"
+  # val: both losses far above the 30% all-foreground baseline; test: neither is 5 points above
+  # its 45% baseline, so test is "not learned" while val has its gains.
+  for seed, (soft, iou) in enumerate([(0.50, 0.60), (0.52, 0.64)]):
+    for loss, score in (("softmax", soft), ("iou", iou)):
+      _fake_run(runs, "disk", loss, seed, score)
+      path = runs / f"camvid-disk-{loss}-s{seed}" / "results.json"
+      result = json.loads(path.read_text())
+      result["val"]["baselines"] = {"all_foreground": 0.30, "all_background": 0.0}
+      result["test"] = {"iou": score - 0.16, "per_image_iou": 0.1,
+                        "baselines": {"all_foreground": 0.45, "all_background": 0.0}}
+      path.write_text(json.dumps(result))
+  row = report.write_report(str(runs), str(tmp_path / "out"), title="t")[0]
+  assert row["by_split"]["val"]["learned"] and not row["by_split"]["test"]["learned"]
+  assert row["by_split"]["test"]["gain"]["mean"] == pytest.approx(0.11)
+  lines = (tmp_path / "out" / "report.md").read_text().splitlines()
+  assert "| all-foreground baseline | 30.0 | 45.0 |" in lines
+  note = [line for line in lines if line.startswith("- **disk at 30:1**")][0]
+  assert "val: soft IoU − softmax +11.0 points" in note
+  assert "test: not learned at this scale (neither loss beats the all-foreground baseline by " \
+         "5 points on test)" in note
+
+
 def test_report_says_why_it_has_no_class_ratios(tmp_path, monkeypatch, capsys):
   monkeypatch.setenv("FCN_IOU_OFFLINE", "1")
   assert report.ratios("camvid", str(tmp_path / "missing"), "train") == {}

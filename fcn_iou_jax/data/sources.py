@@ -15,10 +15,13 @@ split lists, so a split that appears later (CamVid test, VOC val) gets prepared 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import io
 import os
 import socket
+import tempfile
 import urllib.parse
 
 import tensorflow as tf
@@ -148,11 +151,28 @@ def prepare(name: str, data_dir: str, prepared_dir: str | None = None, *, given:
            for split, path in lists.items()}
   root = os.path.join(prepared_dir or default_prepared_dir(), "fcn_iou_jax",
                       f"{name}-{_fingerprint(source, named)}")
-  builder = (camvid.Camvid(data_dir=root) if name == "camvid"
-             else voc.VocSegmentation(config=name[3:], data_dir=root))
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=source, try_download_gcs=False))
+  with _temporary_files_removed():
+    builder = (camvid.Camvid(data_dir=root) if name == "camvid"
+               else voc.VocSegmentation(config=name[3:], data_dir=root))
+  if not builder.is_prepared():
+    print(f"Preparing {name} from {source} into {builder.data_dir} (once per version of "
+          "the data; later runs read it from there)", flush=True)
+    with contextlib.redirect_stdout(io.StringIO()):  # TFDS's lines about a download size
+      builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+          manual_dir=source, try_download_gcs=False))
   return builder
+
+
+@contextlib.contextmanager
+def _temporary_files_removed():
+  """Points Python's temporary folder at a fresh one for the block and removes it after
+  (a new TFDS builder leaves an empty temporary folder behind)."""
+  with tempfile.TemporaryDirectory(prefix="fcn_iou_jax-") as scratch:
+    previous, tempfile.tempdir = tempfile.tempdir, scratch
+    try:
+      yield
+    finally:
+      tempfile.tempdir = previous
 
 
 def _tfds_split(split: str) -> str:
