@@ -9,9 +9,16 @@ history) as JSON next to the state.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
+import gc
+import logging
 import os
+import shutil
+import sys
 
+import jax
 import orbax.checkpoint as ocp
 
 from fcn_iou_jax.errors import UserError
@@ -50,6 +57,12 @@ def has_checkpoint(workdir: str) -> bool:
              for name in os.listdir(os.path.join(root, which)))
 
 
+# Room left beside a checkpoint's arrays for its metadata and progress JSON.
+SPACE_MARGIN_BYTES = 1 << 20
+# Reads of a best checkpoint that a running run replaced before evaluate.py gives up.
+BEST_READ_ATTEMPTS = 3
+
+
 class RunCheckpoints:
   """``WORKDIR/checkpoints/latest/<step>`` and ``WORKDIR/checkpoints/best/<step>``."""
 
@@ -66,12 +79,34 @@ class RunCheckpoints:
     return self._managers[which].latest_step()
 
   def save(self, which: str, step: int, state, progress: Progress):
+    """Saves ``state`` and ``progress`` as checkpoint ``which`` of ``step``; a full disk is a
+    :class:`UserError` (checked before writing, when the state plainly does not fit), and the
+    previous checkpoint stays intact."""
     manager = self._managers[which]
     if step in manager.all_steps():
       return  # the same step, saved before an interruption
-    manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                               progress=ocp.args.JsonSave(progress.to_json())))
-    manager.wait_until_finished()
+    state_bytes = sum(leaf.nbytes for leaf in jax.tree_util.tree_leaves(state))
+    if shutil.disk_usage(self._root).free < state_bytes + SPACE_MARGIN_BYTES:
+      raise self._disk_full(which, step)
+    try:
+      with _orbax_error_logs_off():  # a failed save raises its error here, logged or not
+        manager.save(step, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state), progress=ocp.args.JsonSave(progress.to_json())))
+        manager.wait_until_finished()
+    except Exception as error:  # pylint: disable=broad-exception-caught
+      # TensorStore reports a full disk as a ValueError whose text carries the OS error.
+      if "No space left on device" in str(error) or getattr(error, "errno", None) == errno.ENOSPC:
+        _drop_closed_loop_reports()
+        gc.collect()  # TensorStore's pending writes end now, while their reports are dropped
+        raise self._disk_full(which, step) from error
+      raise
+
+  def _disk_full(self, which: str, step: int) -> UserError:
+    resumable = self.latest_step("latest")
+    resume = (f"rerun to resume from step {resumable}" if resumable is not None
+              else "rerun to start again")
+    return UserError(f"no space left on the device of {self._root} while writing the {which} "
+                     f"checkpoint of step {step}; free space and {resume}")
 
   def restore_to_resume(self, template):
     """``(state, progress)`` to resume from: the latest checkpoint, or, when it cannot be
@@ -116,10 +151,44 @@ class RunCheckpoints:
     return restored["state"], Progress.from_json(restored["progress"])
 
   def restore_best(self, template):
-    """:meth:`restore` of the best checkpoint; a damaged one is a :class:`UserError` naming it."""
-    try:
-      return self.restore("best", template)
-    except Exception as error:  # pylint: disable=broad-exception-caught  # as in restore_to_resume
-      folder = self._folder("best", self.latest_step("best"))
-      raise UserError(f"the best checkpoint {folder} cannot be read ({type(error).__name__}); "
-                      "rerun training in a new workdir") from error
+    """:meth:`restore` of the best checkpoint. A run still training may replace it while it
+    is read (the new best is written, then the old one removed): the read then starts over
+    from the newer one. A damaged one is a :class:`UserError` naming it."""
+    manager = self._managers["best"]
+    for _ in range(BEST_READ_ATTEMPTS):
+      step = manager.latest_step()
+      try:
+        return self.restore("best", template)
+      except Exception as error:  # pylint: disable=broad-exception-caught  # as in restore_to_resume
+        manager.reload()
+        if manager.latest_step() == step:
+          raise UserError(f"the best checkpoint {self._folder('best', step)} cannot be read "
+                          f"({type(error).__name__}); rerun training in a new workdir") from error
+    raise UserError(f"the best checkpoint in {manager.directory} was replaced "
+                    f"{BEST_READ_ATTEMPTS} times while being read by the run training there; "
+                    "retry when it evaluates less often, or when it ends")
+
+@contextlib.contextmanager
+def _orbax_error_logs_off():
+  """Orbax logs a failed write from each of its threads, traceback included, before the save
+  raises it: those logs are off inside the block."""
+  logger = logging.getLogger("absl")
+  level = logger.level
+  logger.setLevel(logging.CRITICAL)
+  try:
+    yield
+  finally:
+    logger.setLevel(level)
+
+
+def _drop_closed_loop_reports():
+  """After a failed save, TensorStore's pending writes call back into Orbax's closed event
+  loop until the process ends, each reported as an unraisable RuntimeError: drop those."""
+  report = sys.unraisablehook
+
+  def hook(unraisable):
+    if not (isinstance(unraisable.exc_value, RuntimeError)
+            and "Event loop is closed" in str(unraisable.exc_value)):
+      report(unraisable)
+
+  sys.unraisablehook = hook

@@ -33,6 +33,46 @@ def test_an_interrupted_save_is_cleaned_up_and_one_checkpoint_is_kept(tmp_path):
   assert sorted(p.name for p in latest.iterdir()) == ["40"]
 
 
+def test_a_full_disk_is_one_line_and_the_previous_checkpoint_stays(tmp_path, monkeypatch):
+  store = checkpoints.RunCheckpoints(str(tmp_path))
+  store.save("latest", 10, {"w": jnp.full(3, 10.0)}, checkpoints.Progress(best_step=10))
+  usage = checkpoints.shutil.disk_usage(str(tmp_path))
+  monkeypatch.setattr(checkpoints.shutil, "disk_usage", lambda path: usage._replace(free=1000))
+  with pytest.raises(UserError, match=r"^no space left on the device of .*checkpoints while "
+                     r"writing the latest checkpoint of step 20; free space and rerun to "
+                     r"resume from step 10$"):
+    store.save("latest", 20, {"w": jnp.full(3, 20.0)}, checkpoints.Progress(best_step=20))
+  # Space that runs out during the write: TensorStore's error, named the same way.
+  monkeypatch.setattr(checkpoints.shutil, "disk_usage", lambda path: usage._replace(free=1 << 40))
+  def write_fails(*args, **kwargs):
+    raise ValueError("RESOURCE_EXHAUSTED: Failed writing: No space left on device "
+                     "[os_error_code='28']")
+
+  monkeypatch.setattr(store._managers["latest"], "save", write_fails)
+  with pytest.raises(UserError, match="no space left on the device .* resume from step 10$"):
+    store.save("latest", 20, {"w": jnp.full(3, 20.0)}, checkpoints.Progress(best_step=20))
+  state, progress = checkpoints.RunCheckpoints(str(tmp_path)).restore("latest",
+                                                                      {"w": jnp.zeros(3)})
+  assert float(state["w"][0]) == 10.0 and progress.best_step == 10
+
+
+def test_the_best_checkpoint_replaced_while_read_is_read_again(tmp_path, monkeypatch):
+  running = checkpoints.RunCheckpoints(str(tmp_path))  # the run, still training
+  running.save("best", 10, {"w": jnp.full(3, 10.0)}, checkpoints.Progress(best_step=10))
+  reader = checkpoints.RunCheckpoints(str(tmp_path))  # evaluate.py
+  manager = reader._managers["best"]
+  read = manager.restore
+
+  def newer_best_saved_meanwhile(step, *args, **kwargs):
+    if step == 10:  # the run saves a better step and removes step 10 during this read
+      running.save("best", 20, {"w": jnp.full(3, 20.0)}, checkpoints.Progress(best_step=20))
+    return read(step, *args, **kwargs)
+
+  monkeypatch.setattr(manager, "restore", newer_best_saved_meanwhile)
+  state, progress = reader.restore_best({"w": jnp.zeros(3)})
+  assert float(state["w"][0]) == 20.0 and progress.best_step == 20
+
+
 def _lines(*records):
   return "".join(json.dumps(r) + "\n" for r in records)
 
