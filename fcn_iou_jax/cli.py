@@ -172,7 +172,8 @@ def degenerate_warning(split: str, scores: dict, category: str) -> str | None:
 
 def run(main, argv=None) -> int:
   """Runs ``main(argv)``; a :class:`UserError` prints ``error: ...`` and exits 2 (or the
-  error's own ``exit_code``, such as 143 for a run stopped by SIGTERM)."""
+  error's own ``exit_code``, such as 143 for a run stopped by SIGTERM); a file the system
+  refuses (``OSError`` naming it) prints ``error: FILE: why`` and exits 1."""
   set_up_process()
   try:
     main(sys.argv[1:] if argv is None else argv)
@@ -182,4 +183,9 @@ def run(main, argv=None) -> int:
   except KeyboardInterrupt:
     print("interrupted", file=sys.stderr)
     return 130
+  except OSError as error:  # a file the system refused (a full disk, no permission): its line
+    if error.filename is None:
+      raise
+    print(f"error: {error.filename}: {error.strerror}", file=sys.stderr)
+    return 1
   return 0

@@ -3,13 +3,18 @@
 A first signal only sets a flag that the training loop reads after each step; the loop then
 writes the latest checkpoint and raises :class:`Interrupted`. A second signal stops at once
 (``KeyboardInterrupt``). Handlers are installed only in the main thread, and the previous
-ones come back when the ``with`` block ends.
+ones come back when the ``with`` block ends. On several processes (hosts) each receives its
+own signals: :func:`agree` makes them all save and stop at the same step.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
 
 from fcn_iou_jax.errors import UserError
 
@@ -46,3 +51,15 @@ class StopRequest:
     for number, handler in self._previous.items():
       signal.signal(number, handler)
     return False
+
+
+def agree(signal_number: int | None, save_due: bool) -> tuple[int | None, bool]:
+  """What every process does after a step: ``(signal, save)``, on several processes the
+  first signal any of them received and whether any is due a time-based save (one small
+  all-gather per step), so that all write the same checkpoint; on one process, its own."""
+  if jax.process_count() == 1:
+    return signal_number, save_due
+  gathered = np.asarray(multihost_utils.process_allgather(
+      np.array([signal_number or 0, int(save_due)], np.int32))).reshape(-1, 2)
+  received = [int(number) for number in gathered[:, 0] if number]
+  return (received[0] if received else None), bool(gathered[:, 1].any())

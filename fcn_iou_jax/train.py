@@ -226,7 +226,8 @@ def _train(config, task, parallel, state, progress, source, store, log, evaluate
         loss = float(pending_loss[1])
         bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{throughput.rate:.2f}")
         log.write(step, "train", {"loss": loss, "images_per_sec": throughput.rate})
-      if step % config.eval_every == 0 or step == config.train_steps:
+      evaluated = step % config.eval_every == 0 or step == config.train_steps
+      if evaluated:  # evaluates and saves
         _check_finite(*pending_loss)
         bar.set_description_str("evaluating", refresh=True)
         progress = _evaluate_and_save(step, state, task, parallel, progress, store, log,
@@ -238,15 +239,17 @@ def _train(config, task, parallel, state, progress, source, store, log, evaluate
                   f"{progress.evaluations[-1][task.score]:.4f} "
                   f"(best {progress.best_score:.4f} at step {progress.best_step})")
         last_save = time.monotonic()
-      elif stop.signal_number or _save_due(config.checkpoint_minutes, last_save):
+      signal_number, save_due = interrupts.agree(
+          stop.signal_number, _save_due(config.checkpoint_minutes, last_save))
+      if not evaluated and (signal_number or save_due):
         _check_finite(*pending_loss)
         store.save("latest", step, parallel.get_state(state),
                    dataclasses.replace(progress, train_images_per_sec=throughput.rate))
         last_save = time.monotonic()
-      if stop.signal_number:
+      if signal_number:
         raise interrupts.Interrupted(
-            f"stopped by signal {stop.signal_number} after step {step}, whose checkpoint is "
-            "saved; rerun the same command to resume from it", stop.signal_number)
+            f"stopped by signal {signal_number} after step {step}, whose checkpoint is "
+            "saved; rerun the same command to resume from it", signal_number)
   return state, progress, throughput
 
 

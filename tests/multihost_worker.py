@@ -3,7 +3,9 @@
   python tests/multihost_worker.py PROCESS_ID NUM_PROCESSES PORT OUT.npz MODE
 
 Each process owns 2 / NUM_PROCESSES CPU devices and feeds only its slice of every global
-batch, as a host of a pod would; process 0 writes the final parameters.
+batch, as a host of a pod would; process 0 writes the final parameters. Then process 1
+alone has a stop signal and process 0 alone a time-based save due: each prints what they
+agreed on.
 """
 
 import sys
@@ -18,8 +20,11 @@ if int(NUM_PROCESSES) > 1:
 import numpy as np  # pylint: disable=wrong-import-position
 
 import parallel_case  # pylint: disable=wrong-import-position
+from fcn_iou_jax import interrupts  # pylint: disable=wrong-import-position
 
 params = parallel_case.run_parallel(MODE, process_slice=(jax.process_index(),
                                                          jax.process_count()))
 if jax.process_index() == 0:
   np.savez(OUT, *jax.tree_util.tree_leaves(params))
+print("agreed:", *interrupts.agree(15 if jax.process_index() == 1 else None,
+                                   save_due=jax.process_index() == 0), flush=True)

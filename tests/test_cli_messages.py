@@ -39,3 +39,17 @@ def test_an_output_folder_is_checked_by_making_it(tmp_path):
   assert not (tmp_path / "a").exists()  # checked, not made
   cli.check_output_folder(str(tmp_path / "a" / "b"), "--out=a/b")
   assert (tmp_path / "a" / "b").is_dir()
+
+
+def test_a_file_the_system_refuses_is_one_line_and_other_errors_stay_visible(capsys):
+  def disk_full(argv):
+    raise OSError(28, "No space left on device", "/runs/a/metrics.jsonl")
+
+  assert cli.run(disk_full, []) == 1
+  assert capsys.readouterr().err == "error: /runs/a/metrics.jsonl: No space left on device\n"
+
+  def bug(argv):
+    raise OSError("not about a file")
+
+  with pytest.raises(OSError, match="not about a file"):
+    cli.run(bug, [])

@@ -68,6 +68,8 @@ def test_two_processes_equal_one_process_with_two_devices(tmp_path, mode):
   for process in processes:
     output, _ = process.communicate(timeout=240)
     assert process.returncode == 0, output.decode()[-2000:]
+    # Both stop at the same step, on process 1's signal, with process 0's save.
+    assert "agreed: 15 True" in output.decode()
   with np.load(out) as saved:
     multi_process = [saved[f"arr_{i}"] for i in range(len(saved.files))]
   assert _max_difference(parallel_case.run_parallel(mode), multi_process) < 1e-6
