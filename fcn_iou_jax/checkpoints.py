@@ -4,7 +4,8 @@ Both are written atomically by Orbax (to a temporary folder, then renamed), so a
 at any moment leaves the previous checkpoint intact; the temporary folder of a save that was
 interrupted is removed when the run is opened again (in the background; the next save waits
 for it). Each checkpoint carries the run's :class:`Progress` (best score so far, evaluation
-history) as JSON next to the state.
+history) as JSON next to the state, and the CRC-32 of each of its arrays, checked when it is
+read.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import logging
 import os
 import shutil
 import sys
+import zlib
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from fcn_iou_jax.errors import UserError
@@ -57,6 +60,17 @@ def has_checkpoint(workdir: str) -> bool:
              for name in os.listdir(os.path.join(root, which)))
 
 
+class DamagedCheckpoint(Exception):
+  """A checkpoint whose files decode, but to arrays other than those saved."""
+
+
+def array_checksums(state) -> list[int]:
+  """CRC-32 of each array of ``state``, in tree order. Saved with each checkpoint, they find
+  damage that still decodes (a flipped byte in compressed data can)."""
+  return [zlib.crc32(np.ascontiguousarray(leaf).reshape(-1).view(np.uint8))
+          for leaf in jax.tree_util.tree_leaves(state)]
+
+
 # Room left beside a checkpoint's arrays for its metadata and progress JSON.
 SPACE_MARGIN_BYTES = 1 << 20
 # Reads of a best checkpoint that a running run replaced before evaluate.py gives up.
@@ -72,7 +86,7 @@ class RunCheckpoints:
                                            enable_async_checkpointing=False,
                                            cleanup_tmp_directories=True)
     self._managers = {name: ocp.CheckpointManager(os.path.join(root, name), options=options,
-                                                  item_names=("state", "progress"))
+                                                  item_names=("state", "progress", "checksums"))
                       for name in ("latest", "best")}
 
   def latest_step(self, which: str = "latest") -> int | None:
@@ -91,7 +105,8 @@ class RunCheckpoints:
     try:
       with _orbax_error_logs_off():  # a failed save raises its error here, logged or not
         manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), progress=ocp.args.JsonSave(progress.to_json())))
+            state=ocp.args.StandardSave(state), progress=ocp.args.JsonSave(progress.to_json()),
+            checksums=ocp.args.JsonSave({"crc32": array_checksums(state)})))
         manager.wait_until_finished()
     except Exception as error:  # pylint: disable=broad-exception-caught
       # TensorStore reports a full disk as a ValueError whose text carries the OS error.
@@ -146,8 +161,14 @@ class RunCheckpoints:
     """``(state, progress)`` of the newest checkpoint ``which``, shaped like ``template``."""
     manager = self._managers[which]
     step = manager.latest_step()
-    restored = manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(template), progress=ocp.args.JsonRestore()))
+    items = {"state": ocp.args.StandardRestore(template), "progress": ocp.args.JsonRestore()}
+    checked = os.path.isdir(os.path.join(self._folder(which, step), "checksums"))
+    if checked:  # (checkpoints of earlier versions have none)
+      items["checksums"] = ocp.args.JsonRestore()
+    restored = manager.restore(step, args=ocp.args.Composite(**items))
+    if checked and array_checksums(restored["state"]) != restored["checksums"]["crc32"]:
+      raise DamagedCheckpoint(f"{self._folder(which, step)}: its arrays differ from their "
+                              "checksums")
     return restored["state"], Progress.from_json(restored["progress"])
 
   def restore_best(self, template):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from fcn_iou_jax import checkpoints, run_log, workdir_lock
@@ -71,6 +72,19 @@ def test_the_best_checkpoint_replaced_while_read_is_read_again(tmp_path, monkeyp
   monkeypatch.setattr(manager, "restore", newer_best_saved_meanwhile)
   state, progress = reader.restore_best({"w": jnp.zeros(3)})
   assert float(state["w"][0]) == 20.0 and progress.best_step == 20
+
+
+def test_a_byte_flipped_in_saved_data_is_found_by_the_checksums(tmp_path):
+  store = checkpoints.RunCheckpoints(str(tmp_path))
+  weights = np.random.default_rng(0).normal(size=100_000).astype(np.float32)
+  store.save("latest", 10, {"w": weights}, checkpoints.Progress(best_step=10))
+  data = max((p for p in (tmp_path / "checkpoints" / "latest" / "10" / "state").rglob("*")
+              if p.is_file()), key=lambda p: p.stat().st_size)
+  damaged = bytearray(data.read_bytes())
+  damaged[len(damaged) // 2] ^= 0xFF  # zstd decodes it, to other numbers
+  data.write_bytes(bytes(damaged))
+  with pytest.raises(checkpoints.DamagedCheckpoint, match="differ from their checksums"):
+    checkpoints.RunCheckpoints(str(tmp_path)).restore("latest", {"w": np.zeros_like(weights)})
 
 
 def _lines(*records):
