@@ -64,11 +64,14 @@ class DamagedCheckpoint(Exception):
   """A checkpoint whose files decode, but to arrays other than those saved."""
 
 
-def array_checksums(state) -> list[int]:
-  """CRC-32 of each array of ``state``, in tree order. Saved with each checkpoint, they find
-  damage that still decodes (a flipped byte in compressed data can)."""
-  return [zlib.crc32(np.ascontiguousarray(leaf).reshape(-1).view(np.uint8))
-          for leaf in jax.tree_util.tree_leaves(state)]
+def array_checksums(state) -> dict[str, int]:
+  """CRC-32 of each array of ``state``, by its path (``params/conv1/kernel``), so that a
+  state restored as plain dicts checks against the saved one. Saved with each checkpoint,
+  they find damage that still decodes (a flipped byte in compressed data can)."""
+  return {"/".join(str(getattr(key, "name", getattr(key, "key", getattr(key, "idx", key))))
+                   for key in path):
+          zlib.crc32(np.ascontiguousarray(leaf).reshape(-1).view(np.uint8))
+          for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]}
 
 
 # Room left beside a checkpoint's arrays for its metadata and progress JSON.

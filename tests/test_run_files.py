@@ -7,11 +7,13 @@ import signal
 import subprocess
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
-from fcn_iou_jax import checkpoints, run_log, workdir_lock
+from fcn_iou_jax import checkpoints, run_log, steps, workdir_lock
 from fcn_iou_jax.errors import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -77,14 +79,19 @@ def test_the_best_checkpoint_replaced_while_read_is_read_again(tmp_path, monkeyp
 def test_a_byte_flipped_in_saved_data_is_found_by_the_checksums(tmp_path):
   store = checkpoints.RunCheckpoints(str(tmp_path))
   weights = np.random.default_rng(0).normal(size=100_000).astype(np.float32)
-  store.save("latest", 10, {"w": weights}, checkpoints.Progress(best_step=10))
+  state = steps.create_train_state({"w": weights, "b": np.zeros(3, np.float32)},
+                                   optax.adam(1e-3), jax.random.key(0))
+  store.save("latest", 10, state, checkpoints.Progress(best_step=10))
+  # Intact, it reads back with its template and as plain dicts (another order of arrays).
+  for template in (jax.device_get(state), None):
+    checkpoints.RunCheckpoints(str(tmp_path)).restore("latest", template)
   data = max((p for p in (tmp_path / "checkpoints" / "latest" / "10" / "state").rglob("*")
               if p.is_file()), key=lambda p: p.stat().st_size)
   damaged = bytearray(data.read_bytes())
   damaged[len(damaged) // 2] ^= 0xFF  # zstd decodes it, to other numbers
   data.write_bytes(bytes(damaged))
   with pytest.raises(checkpoints.DamagedCheckpoint, match="differ from their checksums"):
-    checkpoints.RunCheckpoints(str(tmp_path)).restore("latest", {"w": np.zeros_like(weights)})
+    checkpoints.RunCheckpoints(str(tmp_path)).restore("latest", jax.device_get(state))
 
 
 def _lines(*records):
