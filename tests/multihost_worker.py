@@ -1,9 +1,10 @@
 """One process of the multi-host test: trains a few steps on its share of fixed batches.
 
-  python tests/multihost_worker.py PROCESS_ID NUM_PROCESSES PORT OUT.npz MODE
+  python tests/multihost_worker.py PROCESS_ID NUM_PROCESSES PORT OUT_FOLDER MODE[,MODE]
 
 Each process owns 2 / NUM_PROCESSES CPU devices and feeds only its slice of every global
-batch, as a host of a pod would; process 0 writes the final parameters. Then process 1
+batch, as a host of a pod would; for each parallel MODE (pmap, jit) process 0 writes the
+final parameters to OUT_FOLDER/MODE.npz. Then process 1
 alone has a stop signal and process 0 alone a time-based save due: each prints what they
 agreed on.
 """
@@ -12,19 +13,22 @@ import sys
 
 import jax
 
-PROCESS_ID, NUM_PROCESSES, PORT, OUT, MODE = sys.argv[1:6]
+PROCESS_ID, NUM_PROCESSES, PORT, OUT, MODES = sys.argv[1:6]
 jax.config.update("jax_num_cpu_devices", 2 // int(NUM_PROCESSES))
 if int(NUM_PROCESSES) > 1:
   jax.distributed.initialize(f"localhost:{PORT}", int(NUM_PROCESSES), int(PROCESS_ID))
+
+import os  # pylint: disable=wrong-import-position
 
 import numpy as np  # pylint: disable=wrong-import-position
 
 import parallel_case  # pylint: disable=wrong-import-position
 from fcn_iou_jax import interrupts  # pylint: disable=wrong-import-position
 
-params = parallel_case.run_parallel(MODE, process_slice=(jax.process_index(),
-                                                         jax.process_count()))
-if jax.process_index() == 0:
-  np.savez(OUT, *jax.tree_util.tree_leaves(params))
+for mode in MODES.split(","):
+  params = parallel_case.run_parallel(mode, process_slice=(jax.process_index(),
+                                                           jax.process_count()))
+  if jax.process_index() == 0:
+    np.savez(os.path.join(OUT, f"{mode}.npz"), *jax.tree_util.tree_leaves(params))
 print("agreed:", *interrupts.agree(15 if jax.process_index() == 1 else None,
                                    save_due=jax.process_index() == 0), flush=True)
