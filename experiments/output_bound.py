@@ -30,7 +30,7 @@ def main(argv):
   if args.out and not args.out.endswith(".json"):
     raise UserError(f"--out={args.out}: must end in .json")
   ids = categories.BY_DATASET[args.dataset].category_ids(args.categories, dataset=args.dataset,
-                                                         flag="--categories")
+                                                         setting="categories")
   if args.out:
     cli.check_output_folder(os.path.dirname(args.out), f"--out={args.out}")
   # After parsing: these import TensorFlow, whose start-up lines would precede a flag error.

@@ -94,7 +94,8 @@ def ratios(dataset, data_dir, split):
   try:
     source = sources.Source(dataset, data_dir=data_dir)
   except UserError as error:  # no data here: the report goes on without the ratios
-    print(f"note: no background:object ratios in the report ({error})", file=sys.stderr)
+    print(f"note: no background:object ratios in the report ({cli.as_flags(str(error))})",
+          file=sys.stderr)
     return {}
   if split not in source.available_splits():
     return {}

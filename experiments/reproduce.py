@@ -100,7 +100,7 @@ def canonical_categories(text: str, grid: str) -> list[str]:
   ``tv`` and ``tvmonitor`` name the same runs); UserError listing valid names."""
   dataset = GRIDS[grid][0]
   labels = categories_lib.BY_DATASET[dataset]
-  ids = labels.category_ids(text, dataset=dataset, flag="--categories")
+  ids = labels.category_ids(text, dataset=dataset, setting="categories")
   return [labels.names[category] for category in ids.values()]
 
 

@@ -128,7 +128,7 @@ def load_config(workdir: str) -> Config:
   """The config a run in ``workdir`` was started with."""
   saved = run_log.read_json(os.path.join(workdir, "config.json"))
   if saved is None:
-    raise UserError(f"--workdir={workdir} holds no run (config.json is missing)")
+    raise UserError(f"`workdir`={workdir} holds no run (config.json is missing)")
   for key in ("image_size", "crop_size", "input_mean"):
     if saved.get(key) is not None:
       saved[key] = tuple(saved[key])
@@ -140,7 +140,7 @@ def load_best_params(workdir: str, config: Config):
   """The best checkpoint's parameters (host arrays) of the run in ``workdir``."""
   store = checkpoints.RunCheckpoints(workdir)
   if store.latest_step("best") is None:
-    raise UserError(f"--workdir={workdir} has no best checkpoint yet (no evaluation ran)")
+    raise UserError(f"`workdir`={workdir} has no best checkpoint yet (no evaluation ran)")
   model = build_model(config)
   tx = build_optimizer(config)
   params = jax.eval_shape(lambda: initial_params(config, model, jax.random.key(0)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from fcn_iou_jax import config
@@ -170,6 +171,12 @@ def degenerate_warning(split: str, scores: dict, category: str) -> str | None:
           f"learned the category (from scratch, try {SCRATCH_RECIPE} or more steps)")
 
 
+def as_flags(message: str) -> str:
+  """A library message with the settings it names (written `batch_size`, a ``Config`` field
+  or a script's setting) as the command line's flags (--batch_size)."""
+  return re.sub(r"`([a-z][a-z_0-9]*)`", r"--\1", message)
+
+
 def run(main, argv=None) -> int:
   """Runs ``main(argv)``; a :class:`UserError` prints ``error: ...`` and exits 2 (or the
   error's own ``exit_code``, such as 143 for a run stopped by SIGTERM); a file the system
@@ -178,7 +185,7 @@ def run(main, argv=None) -> int:
   try:
     main(sys.argv[1:] if argv is None else argv)
   except UserError as error:
-    print(f"error: {error}", file=sys.stderr)
+    print(f"error: {as_flags(str(error))}", file=sys.stderr)
     return getattr(error, "exit_code", 2)
   except KeyboardInterrupt:
     print("interrupted", file=sys.stderr)

@@ -34,7 +34,7 @@ INPUT_MEAN_KEY = "input_mean_bgr"
 def read_state_dict(path: str) -> dict[str, np.ndarray]:
   """Arrays of an ``.npz``, ``.pth``, MatConvNet ``.mat`` or ``.caffemodel`` AlexNet."""
   if not os.path.isfile(path):
-    raise UserError(f"--init: weights file {path} does not exist")
+    raise UserError(f"`init`: weights file {path} does not exist")
   if path.endswith(".mat"):
     layers, mean = matconvnet.read_matconvnet(path, LAYER_KEYS)
     state = export_alexnet_state(layers)
@@ -50,21 +50,21 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
       with np.load(path) as archive:
         return {key: archive[key] for key in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile) as error:
-      raise UserError(f"--init: {path} is not an .npz of arrays ({type(error).__name__})") \
+      raise UserError(f"`init`: {path} is not an .npz of arrays ({type(error).__name__})") \
           from error
   if path.endswith((".pth", ".pt")):
     try:
       import torch  # pylint: disable=import-outside-toplevel
     except ImportError as error:
-      raise UserError(f"--init: reading {path} needs torch (pip install torch), or convert it "
+      raise UserError(f"`init`: reading {path} needs torch (pip install torch), or convert it "
                       "to .npz with experiments/convert_weights.py") from error
     try:
       state = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, IndexError, pickle.UnpicklingError) as error:
-      raise UserError(f"--init: {path} is not a torch state dict ({type(error).__name__})") \
+      raise UserError(f"`init`: {path} is not a torch state dict ({type(error).__name__})") \
           from error
     return {key: value.numpy() for key, value in state.items()}
-  raise UserError(f"--init: {path} is none of .npz, .pth, .mat, .caffemodel")
+  raise UserError(f"`init`: {path} is none of .npz, .pth, .mat, .caffemodel")
 
 
 def input_mean(state: dict[str, np.ndarray]) -> tuple[float, float, float] | None:
@@ -113,9 +113,9 @@ def load_alexnet_into(params, state: dict[str, np.ndarray], *, source: str = "we
                                 (f"{key}.bias", bias, layer["bias"])):
       if value.shape != target.shape:
         raise UserError(f"{source}: {what} has shape {state[what].shape}, which does not fit "
-                        f"{name} {target.shape} of this model (--backbone, --width_mult and "
-                        "--fc6_kernel must match the weights'; ImageNet AlexNet: --width_mult=1 "
-                        "--fc6_kernel=6)")
+                        f"{name} {target.shape} of this model (`backbone`, `width_mult` and "
+                        "`fc6_kernel` must match the weights'; ImageNet AlexNet: `width_mult`=1 "
+                        "`fc6_kernel`=6)")
     new_params[name] = {"kernel": kernel.astype(np.float32), "bias": bias.astype(np.float32)}
   return new_params
 

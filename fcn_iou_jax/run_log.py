@@ -33,7 +33,7 @@ def read_json(path: str) -> dict | None:
       return json.load(handle)
     except json.JSONDecodeError as error:
       raise UserError(f"{path} is damaged ({error.msg} at line {error.lineno}); restore it or "
-                      "start the run in a new --workdir") from error
+                      "start the run in a new `workdir`") from error
 
 
 class MetricsLog:
@@ -64,7 +64,7 @@ class MetricsLog:
       except json.JSONDecodeError as error:
         if number < len(lines):
           raise UserError(f"{self._path}: line {number} is damaged ({error.msg}); remove it or "
-                          "start the run in a new --workdir") from error
+                          "start the run in a new `workdir`") from error
         print(f"note: {self._path}: dropped its torn last line (written by an interrupted run)",
               flush=True)
     kept = [line.rstrip("\n") + "\n" for record, line in records if record["step"] <= step]

@@ -33,34 +33,34 @@ def _check_config(config: Config, task: Task):
   devices, processes = jax.device_count(), jax.process_count()
   if config.class_weighting != "none" and not losses.takes_class_weights(
       config.loss, multiclass=task.multiclass):
-    raise UserError(f"--class_weighting={config.class_weighting} needs --category=all and a "
+    raise UserError(f"`class_weighting`={config.class_weighting} needs `category`=all and a "
                     f"loss with class weights ({', '.join(losses.WEIGHTED_LOSSES)} or their "
-                    f"sum), not --loss={config.loss}")
+                    f"sum), not `loss`={config.loss}")
   if config.class_aware_crops and not (task.multiclass and config.crop_size):
-    raise UserError("--class_aware_crops needs --category=all and --crop_size (binary runs "
+    raise UserError("`class_aware_crops` needs `category`=all and `crop_size` (binary runs "
                     "already crop around the category)")
   if config.batch_size % devices:
-    raise UserError(f"--batch_size={config.batch_size} must be a multiple of the "
+    raise UserError(f"`batch_size`={config.batch_size} must be a multiple of the "
                     f"{devices} devices")
   if config.eval_batch_size % devices:
-    raise UserError(f"--eval_batch_size={config.eval_batch_size} must be a multiple of the "
+    raise UserError(f"`eval_batch_size`={config.eval_batch_size} must be a multiple of the "
                     f"{devices} devices")
   if config.batch_size // processes < 1:
-    raise UserError("--batch_size is smaller than the number of processes")
+    raise UserError("`batch_size` is smaller than the number of processes")
   if config.train_steps < 1 or config.eval_every < 1 or config.log_every < 1:
-    raise UserError("--train_steps, --eval_every and --log_every must be positive")
+    raise UserError("`train_steps`, `eval_every` and `log_every` must be positive")
   if config.checkpoint_minutes < 0:
-    raise UserError(f"--checkpoint_minutes={config.checkpoint_minutes} must be 0 (only at "
+    raise UserError(f"`checkpoint_minutes`={config.checkpoint_minutes} must be 0 (only at "
                     "evaluations) or positive")
   if config.warmup_steps < 0:
-    raise UserError(f"--warmup_steps={config.warmup_steps} must be 0 (no warm-up) or positive")
+    raise UserError(f"`warmup_steps`={config.warmup_steps} must be 0 (no warm-up) or positive")
   for flag, value in (("width_mult", config.width_mult), ("learning_rate", config.learning_rate)):
     if not value > 0:
       raise UserError(f"--{flag}={value} must be positive")
   if not 0 <= config.dropout_rate < 1:
-    raise UserError(f"--dropout_rate={config.dropout_rate} must be in [0, 1)")
+    raise UserError(f"`dropout_rate`={config.dropout_rate} must be in [0, 1)")
   if config.weight_decay < 0:
-    raise UserError(f"--weight_decay={config.weight_decay} must be 0 (none) or positive")
+    raise UserError(f"`weight_decay`={config.weight_decay} must be 0 (none) or positive")
 
 
 def _claim_workdir(config: Config, workdir: str):
@@ -77,8 +77,8 @@ def _claim_workdir(config: Config, workdir: str):
     if differing:
       details = ", ".join(f"{k}: {saved.get(k)!r} -> {config.to_dict().get(k)!r}"
                           for k in differing)
-      raise UserError(f"--workdir={workdir} holds a run with another config ({details}); "
-                      "use a new --workdir")
+      raise UserError(f"`workdir`={workdir} holds a run with another config ({details}); "
+                      "use a new `workdir`")
   if jax.process_index() == 0:
     run_log.write_json(path, config.to_dict())
 
@@ -278,7 +278,7 @@ def _collapsed(best_iou: float, result: dict) -> bool:
 def _check_finite(step: int, loss):
   if not np.isfinite(loss):
     raise DivergedError(f"training loss became {float(loss)} at step {step}; stopping (resume "
-                        "restarts from the last checkpoint; lower --learning_rate?)")
+                        "restarts from the last checkpoint; lower `learning_rate`?)")
 
 
 def _evaluate_and_save(step, state, task, parallel, progress, store, log, evaluate,

@@ -35,8 +35,8 @@ def hold(workdir: str):
     except BlockingIOError as error:
       handle.seek(0)
       holder = handle.read().strip() or "another process"
-      raise UserError(f"--workdir={workdir} is in use by a run ({holder}); wait for it to end "
-                      "or use another --workdir") from error
+      raise UserError(f"`workdir`={workdir} is in use by a run ({holder}); wait for it to end "
+                      "or use another `workdir`") from error
     handle.seek(0)
     handle.truncate()
     handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")

@@ -201,7 +201,7 @@ def test_crops_keep_alignment_and_the_positive_image_holds_the_category():
     assert batch["label"][0].max() == 1  # the positive slot's crop holds the object
     offsets.update(np.round(bgr[1:, 0, :, 0].min(axis=1)).astype(int).tolist())
   assert len(offsets) > 10  # crops of the other slots move over the image
-  with pytest.raises(UserError, match="--crop_size=50x16 is larger"):
+  with pytest.raises(UserError, match="`crop_size`=50x16 is larger"):
     pipeline.make_train_dataset(_raw_examples(labels), category_id=1, void=255,
                                 image_size=(40, 60), batch_size=2, backbone="caffe", seed=0,
                                 crop_size=(50, 16))
@@ -235,7 +235,7 @@ def test_scale_jitter_rescales_within_range_and_keeps_thin_positives():
   assert slopes.min() >= 1 / 1.5 - 0.05 and slopes.max() <= 1.5 + 0.05
   assert (slopes < 0.9).any() and (slopes > 1.1).any()  # both shrunk and enlarged
   assert np.mean(agreement) > 0.9  # labels stay on the object's (bilinear-blurred) pixels
-  with pytest.raises(UserError, match="--scale_jitter=0.5: must be >= 0, and needs --crop_size"):
+  with pytest.raises(UserError, match="`scale_jitter`=0.5: must be >= 0, and needs `crop_size`"):
     pipeline.make_train_dataset(_raw_examples(labels), category_id=1, void=255,
                                 image_size=(40, 60), batch_size=2, backbone="caffe", seed=0,
                                 scale_jitter=0.5)
@@ -259,7 +259,7 @@ def test_colour_jitter_changes_images_only_within_its_strength():
   # Brightness shifts by at most 0.2 of the range (51 levels); mid-grey has no contrast or
   # saturation to scale.
   assert np.abs(means).max() <= 0.2 * 255 + 1
-  with pytest.raises(UserError, match="--colour_jitter=1.5: must be in"):
+  with pytest.raises(UserError, match="`colour_jitter`=1.5: must be in"):
     make(1.5)
 
 
@@ -398,7 +398,7 @@ def test_unknown_category_and_dataset():
   assert categories.VOC.category_id("TV/Monitor", dataset="voc") == 20
   assert categories.VOC.category_id("dining table", dataset="voc") == 11
   assert categories.CAMVID.category_id("Column-Pole", dataset="camvid") == 2
-  with pytest.raises(UserError, match="--dataset='kitti' is unknown"):
+  with pytest.raises(UserError, match="`dataset`='kitti' is unknown"):
     sources.get_spec("kitti")
   assert sorted(config.DATASET_NAMES) == sorted(sources.DATASETS)  # what run.py's flags offer
   assert sorted(categories.BY_DATASET) == sorted(sources.DATASETS)  # what reproduce.py checks

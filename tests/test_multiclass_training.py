@@ -70,10 +70,10 @@ def jnp_array(value):
 
 
 @pytest.mark.parametrize("settings, message", [
-    (dict(category="disk", class_weighting="median_frequency"), "needs --category=all"),
-    (dict(category="all", loss="lovasz", class_weighting="median_frequency"), "not --loss=lovasz"),
-    (dict(category="all", class_aware_crops=True), "needs --category=all and --crop_size"),
-    (dict(category="disk", class_aware_crops=True, crop_size=(32, 32)), "--class_aware_crops"),
+    (dict(category="disk", class_weighting="median_frequency"), "needs `category`=all"),
+    (dict(category="all", loss="lovasz", class_weighting="median_frequency"), "not `loss`=lovasz"),
+    (dict(category="all", class_aware_crops=True), "needs `category`=all and `crop_size`"),
+    (dict(category="disk", class_aware_crops=True, crop_size=(32, 32)), "`class_aware_crops`"),
 ])
 def test_settings_that_need_a_multiclass_run_are_refused_first(tmp_path, settings, message):
   config = Config(**dict(EVERY_CLASS, **settings))

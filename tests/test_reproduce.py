@@ -219,7 +219,7 @@ def test_bad_seeds_or_categories_are_refused_before_anything_is_written(tmp_path
   monkeypatch.setattr(report, "write_report", lambda runs, out, **kwargs: None)
   with pytest.raises(UserError, match=r"--seeds='0,x' is not a comma-separated list"):
     reproduce.main(["--grid=camvid", "--seeds=0,x", f"--out={tmp_path}"])
-  with pytest.raises(UserError, match=r"--categories='horse' is not a camvid category; valid: "):
+  with pytest.raises(UserError, match=r"`categories`='horse' is not a camvid category; valid: "):
     reproduce.main(["--grid=camvid", "--categories=pole,horse", f"--out={tmp_path}"])
   with pytest.raises(UserError, match=r"--losses='lovasz,dice': dice not among the camvid"):
     reproduce.main(["--grid=camvid", "--losses=lovasz,dice", f"--out={tmp_path}"])

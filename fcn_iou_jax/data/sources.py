@@ -55,7 +55,7 @@ DATASETS = {
 
 def get_spec(name: str) -> DatasetSpec:
   if name not in DATASETS:
-    raise UserError(f"--dataset={name!r} is unknown; choose from {', '.join(DATASETS)}")
+    raise UserError(f"`dataset`={name!r} is unknown; choose from {', '.join(DATASETS)}")
   return DATASETS[name]
 
 
@@ -107,13 +107,13 @@ def locate_or_download(name: str, data_dir: str, *, given: bool = True) -> str:
   if os.environ.get("FCN_IOU_OFFLINE") or not _reachable(url):
     size = f" ({DOWNLOAD_SIZES[name]})" if name in DOWNLOAD_SIZES else ""
     if given:
-      raise UserError(f"--data_dir={data_dir}: no {name} data there and no network to fetch "
+      raise UserError(f"`data_dir`={data_dir}: no {name} data there and no network to fetch "
                       f"it; download {url}{size}, extract it, and pass the folder holding "
-                      f"{layout} as --data_dir")
+                      f"{layout} as `data_dir`")
     raise UserError(f"no {name} data in the default folder {data_dir} ($FCN_IOU_DATA_DIR/"
                     f"{name}) and no network to fetch it; download {url}{size} and extract it "
                     f"there (no flag needed), or pass the folder holding {layout} as "
-                    "--data_dir")
+                    "`data_dir`")
   print(f"Downloading {name} from {url} into {data_dir} ...", flush=True)
   manager = tfds.download.DownloadManager(download_dir=os.path.join(data_dir, "downloads"),
                                           extract_dir=data_dir)

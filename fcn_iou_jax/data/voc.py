@@ -47,7 +47,7 @@ class VocSegmentation(tfds.core.GeneratorBasedBuilder):
   BUILDER_CONFIGS = [tfds.core.BuilderConfig(name=year) for year in YEARS]
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       "Download VOCtrainval for the year from the PASCAL VOC site and extract it; pass the "
-      "VOCdevkit folder (or its parent) as --data_dir.")
+      "VOCdevkit folder (or its parent) as `data_dir`.")
 
   def _info(self):
     return tfds.core.DatasetInfo(
