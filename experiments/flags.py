@@ -1,10 +1,13 @@
-"""Command-line flags of experiments/run.py: one flag per Config field, plus the run's place."""
+"""Command-line flags of experiments/run.py: one flag per Config field, plus the run's place
+and a preset (``--config``) whose settings the flags override."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 
+import protocols
 from fcn_iou_jax import cli, config as config_lib, losses, models
 from fcn_iou_jax.errors import UserError
 
@@ -30,9 +33,25 @@ def _parse_mean(text: str) -> tuple[float, float, float]:
   return values
 
 
+# A preset's init that names weights a grid fills in (reproduce.py), not a file.
+PLACEHOLDER_INITS = ("imagenet", "shared")
+
+
+def _preset(argv) -> protocols.Preset | None:
+  """The preset of ``--config`` in ``argv``, read before the flags that override it."""
+  early = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+  early.add_argument("--config", default=None)
+  name = early.parse_known_args(argv)[0].config
+  return protocols.load_preset(name) if name else None
+
+
 def parse_run_flags(argv, description):
   """``(Config, workdir)`` from ``--flag=value`` arguments; UserError on any bad flag."""
+  preset = _preset(argv)
   parser = cli.make_parser(description)
+  parser.add_argument("--config", default=None,
+                      help="a preset (experiments/configs/*.py, or its name: paper, cpu, sweep) "
+                           "whose settings replace the defaults; flags given override it")
   defaults = config_lib.Config()
   for field in dataclasses.fields(config_lib.Config):
     default = getattr(defaults, field.name)
@@ -44,6 +63,9 @@ def parse_run_flags(argv, description):
     choices = REGISTRY_CHOICES.get(field.name, field.metadata["choices"])
     parser.add_argument(f"--{field.name}", type=kind, default=default,
                         choices=list(choices) if choices else None, help=field.metadata["help"])
+  if preset:  # as strings where the preset has them so, parsed like the flag's text
+    parser.set_defaults(**{key: value for key, value in preset.settings.items()
+                           if key in defaults.__dataclass_fields__})
   parser.add_argument("--workdir", default=None,
                       help="run folder (default runs/<dataset>-<category>-<loss>)")
   parser.add_argument("--coordinator_address", default=None,
@@ -60,9 +82,14 @@ def parse_run_flags(argv, description):
     jax.distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
   cli.hide_accelerators_from_tensorflow()
   values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_lib.Config)}
-  config = config_lib.Config(**values)
   given = {arg.split("=", 1)[0] for arg in argv}
-  if config.init == "scratch" and not given & {"--optimizer", "--learning_rate"}:
+  if values["init"] in PLACEHOLDER_INITS:
+    raise UserError(f"--config={args.config}: its init={values['init']} stands for weights "
+                    "this run needs: pass --init=PATH (ImageNet AlexNet: an .npz of "
+                    "experiments/convert_weights.py; shared: a multi-class run's folder)")
+  config = config_lib.Config(**values)
+  if (config.init == "scratch" and config.optimizer == "sgd"
+      and not given & {"--optimizer", "--learning_rate"}):
     print(f"note: the paper's SGD at learning rate {config.learning_rate:g} (the default) "
           "assumes ImageNet weights (--init); from scratch it seldom learns in a short run: "
           f"pass {cli.SCRATCH_RECIPE}", flush=True)

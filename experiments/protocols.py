@@ -1,27 +1,18 @@
-"""The settings of the paper's protocol and of the presets that depart from it, each departure
-with its reason; and the record that pins a grid folder to the settings its runs used."""
+"""The presets (experiments/configs: the paper's protocol and those that depart from it, each
+departure with its reason beside it), the departures of a grid's settings from the paper's,
+and the record that pins a grid folder to the settings its runs used."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import runpy
 
 from fcn_iou_jax import run_log
 from fcn_iou_jax.errors import UserError
 
-# The paper's settings (Sec. 4.1); batch size and step count are not stated there.
-PAPER = {"backbone": "caffe", "width_mult": 1, "fc6_kernel": 6, "image_size": None,
-         "crop_size": None, "scale_jitter": 0.0, "colour_jitter": 0.0,
-         "optimizer": "sgd", "learning_rate": 1e-4, "momentum": 0.99, "weight_decay": 5e-4,
-         "batch_size": 4, "train_steps": 20000, "eval_every": 500, "init": "imagenet"}
-PROTOCOLS = {
-    "paper": dict(PAPER),
-    "cpu": dict(PAPER, width_mult=0.25, crop_size="180x240", optimizer="adam",
-                learning_rate=1e-4, batch_size=8, train_steps=600, eval_every=100,
-                init="shared"),
-    "sweep": dict(PAPER, width_mult=0.125, image_size=None, optimizer="adam",
-                  learning_rate=3e-4, batch_size=8, train_steps=300, eval_every=100,
-                  init="scratch"),
-}
+CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+PRESETS = ("paper", "cpu", "sweep")  # experiments/configs/<name>.py
 GRID_RECORD = "grid.json"  # the settings a grid folder's runs were started with
 BACKBONE_FOLDER = "shared_backbone"  # in a grid's folder: its backbone run, not one of its runs
 # The shared backbone (init="shared"): one multi-class model of every class, trained with
@@ -29,7 +20,8 @@ BACKBONE_FOLDER = "shared_backbone"  # in a grid's folder: its backbone run, not
 BACKBONE = {"category": "all", "loss": "softmax", "class_weighting": "median_frequency",
             "optimizer": "adam", "learning_rate": 3e-4, "batch_size": 8, "train_steps": 2000,
             "eval_every": 2000}
-WHY = {
+# Why a grid may depart from its preset in a setting that reproduce.py's flags override.
+OVERRIDE_REASONS = {
     "width_mult": "a narrower network fits a 2-core CPU budget",
     "fc6_kernel": "fc6 as the 1x1 convolution the paper's text describes, not Long et al.'s 6x6 "
                   "that ImageNet's fc6 weights need: none are transplanted here, and it has 36x "
@@ -38,34 +30,50 @@ WHY = {
                   "larger: a thin object spans more cells of the stride-32 output); "
                   "evaluation resizes the original images by the same factor and scores at "
                   "their original resolution",
-    "crop_size": "random crops of the full-resolution images: a quarter of the pixels per "
-                 "image, thin objects keep their full-resolution width; evaluation is on "
-                 "whole, original images",
     "scale_jitter": "random rescale before the crop (backbone included): objects at more "
                     "scales than the training sequences show",
     "colour_jitter": "random brightness, contrast and saturation (backbone included): "
                      "lighting that varies between CamVid's sequences",
-    "optimizer": "Adam converges in a few hundred steps; SGD 1e-4 does not",
-    "learning_rate": "Adam's step size for the short budget",
     "train_steps": "a fixed budget instead of 'until convergence'",
-    "eval_every": "more frequent model selection for a short run",
-    "batch_size": "more images per step for a short run",
-    "init": "ImageNet AlexNet weights cannot be downloaded here: trained from scratch",
+    "init": "ImageNet AlexNet weights cannot be downloaded here: a backbone trained here "
+            "stands in for them",
 }
-SHARED_WHY = ("ImageNet AlexNet weights cannot be downloaded here: one backbone, pre-trained "
-              "here on the dataset's multi-class train labels (train[:80%] only, "
-              "median-frequency-weighted cross-entropy: run.py --category=all), stands in for "
-              "them; every loss is fine-tuned from it")
 
 
-def deviations(settings: dict) -> list[str]:
-  """One line per setting in which ``settings`` depart from the paper's."""
+@dataclasses.dataclass(frozen=True)
+class Preset:
+  """A preset of experiments/configs: its settings and why each departs from the paper's."""
+  name: str
+  settings: dict
+  reasons: dict
+
+
+def load_preset(name_or_path: str) -> Preset:
+  """The preset ``name`` (one of :data:`PRESETS`) or the config file at a path: a Python
+  file whose ``get_config()`` returns settings and whose ``DEPARTURES`` maps each setting
+  that departs from the paper's to ``(value, reason)``."""
+  path = (name_or_path if name_or_path.endswith(".py")
+          else os.path.join(CONFIGS, f"{name_or_path}.py"))
+  try:
+    module = runpy.run_path(path)
+    settings = module["get_config"]()
+  except (OSError, SyntaxError, KeyError) as error:
+    raise UserError(f"`config`={name_or_path}: not a config file with get_config() "
+                    f"({type(error).__name__}: {error})") from error
+  name = os.path.splitext(os.path.basename(path))[0]
+  return Preset(name, settings, {key: reason for key, (_, reason)
+                                 in module.get("DEPARTURES", {}).items()})
+
+
+def deviations(settings: dict, protocol: str) -> list[str]:
+  """One line per setting in which ``settings`` (a grid of preset ``protocol``, with any
+  overrides) depart from the paper's, with the preset's reason or the override's."""
+  paper, preset = load_preset("paper").settings, load_preset(protocol)
   lines = []
-  for key, paper_value in PAPER.items():
+  for key, paper_value in paper.items():
     if settings[key] != paper_value:
-      why = WHY.get(key, "")
-      if key == "init" and settings[key] != "scratch":
-        why = SHARED_WHY
+      why = (preset.reasons[key] if settings[key] == preset.settings[key]
+             else OVERRIDE_REASONS.get(key, ""))
       lines.append(f"{key}: {settings[key]} instead of {paper_value} ({why})")
   return lines
 
@@ -75,7 +83,7 @@ def read_grid_record(out_dir: str) -> dict | None:
   reads as its paper value, which the grid's runs used."""
   record = run_log.read_json(os.path.join(out_dir, GRID_RECORD))
   if record is not None:
-    record["settings"] = {**PAPER, **record["settings"]}
+    record["settings"] = {**load_preset("paper").settings, **record["settings"]}
   return record
 
 

@@ -311,7 +311,7 @@ def settings_lines(record, runs_dir):
   if record is None:
     return [f"Settings not recorded (no {protocols.GRID_RECORD} in `{runs_dir}`): deviations "
             "from the paper's protocol are not listed.", ""]
-  deviations = protocols.deviations(record["settings"])
+  deviations = protocols.deviations(record["settings"], record["protocol"])
   if not deviations:
     return [f"The paper's protocol ({record['protocol']} preset), no deviations.", ""]
   if record["init_path"]:

@@ -2,7 +2,7 @@
 
   # CamVid, the paper's five categories, three losses, 3 seeds, CPU-sized (resumable; the
   # shared backbone is pre-trained first, once, into the grid's folder):
-  python experiments/reproduce.py --grid=camvid --protocol=cpu --data_dir=../shared/data/camvid
+  python experiments/reproduce.py --grid=camvid --protocol=cpu --data_dir=/path/to/CamVid
   # One-seed pilot:
   python experiments/reproduce.py --grid=camvid --protocol=cpu --seeds=0 --data_dir=...
   # One multi-class model of all 11 CamVid classes per loss (softmax, iou, lovasz,
@@ -11,7 +11,7 @@
       --init=runs/reproduce/camvid-cpu/shared_backbone
   python experiments/reproduce.py --grid=voc_all --protocol=cpu --seeds=0 --data_dir=...
   # VOC person, and the synthetic imbalance sweep (background:object 2 .. 300):
-  python experiments/reproduce.py --grid=voc --protocol=cpu --data_dir=../shared/data/voc
+  python experiments/reproduce.py --grid=voc --protocol=cpu --data_dir=/path/to/VOCdevkit
   python experiments/reproduce.py --grid=sweep
   # The paper's own settings (GPU/TPU; ImageNet AlexNet weights from convert_weights.py):
   python experiments/reproduce.py --grid=camvid --protocol=paper --init=alexnet.npz ...
@@ -136,9 +136,9 @@ def main(argv):
                       help="camvid: the paper's five categories; voc: person (others with "
                            "--categories); sweep: synthetic background:object ratios 2 to 300; "
                            "camvid_all, voc_all: one multi-class model of every class")
-  parser.add_argument("--protocol", default="cpu", choices=sorted(protocols.PROTOCOLS),
-                      help="settings of every run; the report header lists how they depart "
-                           "from the paper's")
+  parser.add_argument("--protocol", default="cpu", choices=protocols.PRESETS,
+                      help="settings of every run (experiments/configs/PROTOCOL.py); the "
+                           "report header lists how they depart from the paper's")
   parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2],
                       help="comma-separated seeds (default: 0,1,2)")
   parser.add_argument("--data_dir", default=None, help="dataset folder (default: per dataset)")
@@ -178,7 +178,7 @@ def main(argv):
   losses = chosen_losses(args.losses, args.grid) if args.losses else None
   protocol = "sweep" if args.grid == "sweep" else args.protocol
   out_dir = os.path.join(args.out, f"{args.grid}-{protocol}")
-  settings = dict(protocols.PROTOCOLS[protocol])
+  settings = protocols.load_preset(protocol).settings
   if args.init and settings["init"] == "scratch":
     settings["init"] = args.init
   if args.train_steps:

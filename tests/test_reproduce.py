@@ -21,14 +21,28 @@ from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-positio
 
 
 def test_cpu_protocol_lists_every_deviation_and_paper_needs_weights():
-  lines = protocols.deviations(protocols.PROTOCOLS["cpu"])
-  for key in ("width_mult", "crop_size", "optimizer", "init", "train_steps"):
-    assert any(line.startswith(f"{key}:") for line in lines), key
-  assert protocols.deviations(protocols.PROTOCOLS["paper"]) == []
+  cpu, paper = protocols.load_preset("cpu"), protocols.load_preset("paper")
+  lines = protocols.deviations(cpu.settings, "cpu")
+  # Each departure of the preset, field by field against the paper's, with its reason.
+  assert [line.split(":")[0] for line in lines] == [
+      key for key in paper.settings if cpu.settings[key] != paper.settings[key]]
+  assert {line.split(":")[0] for line in lines} == set(cpu.reasons)
+  assert "width_mult: 0.25 instead of 1 (a narrower network fits a 2-core CPU budget)" in lines
+  assert protocols.deviations(paper.settings, "paper") == []
+  overridden = dict(cpu.settings, fc6_kernel=1)  # reproduce.py --fc6_kernel=1
+  assert any(line.startswith("fc6_kernel: 1 instead of 6 (fc6 as the 1x1 convolution")
+             for line in protocols.deviations(overridden, "cpu"))
   with pytest.raises(UserError, match="init=imagenet needs --init=PATH"):
-    reproduce.run_flags(protocols.PROTOCOLS["paper"], None)
-  assert "--init=w.npz" in reproduce.run_flags(protocols.PROTOCOLS["paper"], "w.npz")
-  assert "--crop_size=180x240" in reproduce.run_flags(protocols.PROTOCOLS["cpu"], "b.npz")
+    reproduce.run_flags(paper.settings, None)
+  assert "--init=w.npz" in reproduce.run_flags(paper.settings, "w.npz")
+  assert "--crop_size=180x240" in reproduce.run_flags(cpu.settings, "b.npz")
+
+
+def test_a_config_file_that_is_not_one_is_named(tmp_path):
+  (tmp_path / "broken.py").write_text("def get_config(:\n")
+  for path in (tmp_path / "broken.py", tmp_path / "missing.py"):
+    with pytest.raises(UserError, match=f"`config`={path}: not a config file with get_config"):
+      protocols.load_preset(str(path))
 
 
 @pytest.mark.slow
@@ -44,7 +58,7 @@ def test_shared_backbone_is_pretrained_once(tmp_path, monkeypatch):
     return subprocess.CompletedProcess(command, 0)
 
   monkeypatch.setattr(reproduce.subprocess, "run", fake_pretrain)
-  settings = protocols.PROTOCOLS["cpu"]
+  settings = protocols.load_preset("cpu").settings
   first = reproduce.shared_backbone(str(tmp_path), settings, "camvid", "/data/camvid")
   second = reproduce.shared_backbone(str(tmp_path), settings, "camvid", "/data/camvid")
   assert first == second and os.path.exists(first) and len(calls) == 1
@@ -283,7 +297,8 @@ def test_a_grid_recorded_before_a_setting_existed_resumes_with_its_paper_value(
   record_path.write_text(json.dumps(record))
   settings = protocols.read_grid_record(str(tmp_path / "camvid-cpu"))["settings"]
   assert settings["fc6_kernel"] == 6
-  assert not any(line.startswith("fc6_kernel") for line in protocols.deviations(settings))
+  assert not any(line.startswith("fc6_kernel")
+                 for line in protocols.deviations(settings, "cpu"))
   reproduce.main(flags + ["--seeds=0,1"])  # the old grid's runs used fc6 6x6: resumes
   assert len(commands) == 5
   with pytest.raises(UserError, match=r"fc6_kernel 6 -> 1"):
