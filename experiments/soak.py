@@ -155,6 +155,7 @@ def soak(out: str, kills: int, damage: float, steps: int, seed: int) -> dict:
     if process.returncode not in (-signal.SIGKILL, -signal.SIGTERM, 128 + signal.SIGTERM):
       tally["failed_starts"].append(errors.strip().splitlines()[-1] if errors.strip()
                                     else f"exit {process.returncode}")
+      print(f"  a start failed: {tally['failed_starts'][-1]}", flush=True)
       if len(tally["failed_starts"]) > 3:
         break
       continue

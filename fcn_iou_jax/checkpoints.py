@@ -154,10 +154,17 @@ class RunCheckpoints:
     return os.path.join(self._managers[which].directory, str(step))
 
   def _set_aside_latest(self):
-    """Renames the unreadable latest checkpoint, so that saves of earlier steps can follow."""
+    """Renames the unreadable latest checkpoint (``<step>.damaged``, ``<step>.damaged-2``
+    when that step was damaged before), so that saves of earlier steps can follow."""
     manager = self._managers["latest"]
     for step in manager.all_steps():
-      os.replace(self._folder("latest", step), f"{self._folder('latest', step)}.damaged")
+      folder = self._folder("latest", step)
+      aside = f"{folder}.damaged"
+      copies = 1
+      while os.path.exists(aside):  # the same step damaged before
+        copies += 1
+        aside = f"{folder}.damaged-{copies}"
+      os.rename(folder, aside)
     manager.reload()
 
   def restore(self, which: str, template):

@@ -45,7 +45,7 @@ def evaluate_split(steps, params, source, split: str, *, category_id: int | None
     batch = {key: batch[key] for key in ("image", "label", "mask")}
     batch, valid = pipeline.pad_batch(batch, local_batch)  # padding: mask 0
     batch["valid"] = valid.astype(np.int32)
-    output = steps.eval(params, steps.put_batch(batch, split_devices=True))
+    output = steps.eval(params, steps.put_batch(batch))
     if category_id is None:
       accumulator.add(steps.first(output))  # summed over every device and process
     else:

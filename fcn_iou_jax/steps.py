@@ -143,11 +143,6 @@ class ParallelSteps:
       self.eval = jax.jit(functools.partial(evaluate, model=model),
                           out_shardings=self._replicated if multiclass else None)
 
-  @property
-  def pipeline_device_count(self) -> int | None:
-    """Leading device axis the input pipeline must produce (None: a flat batch)."""
-    return self.local_device_count if self.mode == "pmap" else None
-
   def put_state(self, state):
     """Host pytree (a TrainState, or parameters) -> replicated across devices."""
     if self.mode == "pmap":
@@ -162,16 +157,13 @@ class ParallelSteps:
       state = jax.tree_util.tree_map(lambda x: x[0], state)
     return jax.device_get(state)
 
-  def put_batch(self, batch, *, split_devices: bool = False):
-    """This process's part of the global batch -> device arrays laid out for the step.
-
-    Training batches come from the pipeline already split ``[local_devices, B_local, ...]``
-    for pmap; eval batches are flat and are split here (``split_devices``).
-    """
+  def put_batch(self, batch):
+    """This process's part of the global batch, ``[B_local, ...]`` leaves -> device arrays
+    laid out for the step: split ``[local_devices, B_local / local_devices, ...]`` for pmap
+    (the one place a batch is split per device), sharded over the mesh for jit."""
     if self.mode == "pmap":
-      if split_devices:
-        return {k: v.reshape(self.local_device_count, -1, *v.shape[1:]) for k, v in batch.items()}
-      return batch
+      return {k: np.reshape(v, (self.local_device_count, -1, *np.shape(v)[1:]))
+              for k, v in batch.items()}
     return jax.tree_util.tree_map(
         lambda x: jax.make_array_from_process_local_data(self._sharded, x), batch)
 

@@ -190,7 +190,7 @@ def _train(config, task, parallel, state, progress, source, store, log, evaluate
       batch_size=config.batch_size // processes, backbone=config.backbone,
       # A resumed run continues the same sequence of batches where it stopped.
       seed=config.seed * 1_000_003, skip_batches=start_step,
-      device_count=parallel.pipeline_device_count, category_name=config.category,
+      category_name=config.category,
       crop_size=config.crop_size, scale_jitter=config.scale_jitter,
       colour_jitter=config.colour_jitter, input_mean=config.input_mean,
       class_aware_crops=config.class_aware_crops)

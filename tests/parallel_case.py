@@ -46,8 +46,5 @@ def run_parallel(mode, loss_name="iou", process_slice=(0, 1)):
   index, count = process_slice
   for batch in batches:
     local = {k: np.split(v, count)[index] for k, v in batch.items()}
-    if parallel.pipeline_device_count:
-      local = {k: v.reshape(parallel.pipeline_device_count, -1, *v.shape[1:])
-               for k, v in local.items()}
     state, _ = parallel.train(state, parallel.put_batch(local))
   return parallel.get_state(state).params

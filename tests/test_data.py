@@ -190,10 +190,9 @@ def test_crops_keep_alignment_and_the_positive_image_holds_the_category():
     images.append(image)
   dataset, _, _ = pipeline.make_train_dataset(
       _raw_examples(labels, np.stack(images)), category_id=1, void=255, image_size=(40, 60),
-      batch_size=3, backbone="caffe", seed=5, crop_size=(12, 16), device_count=1)
+      batch_size=3, backbone="caffe", seed=5, crop_size=(12, 16))
   offsets = set()
   for batch in dataset.take(60).as_numpy_iterator():
-    batch = {key: value[0] for key, value in batch.items()}  # the one device's share
     assert batch["image"].shape == (3, 12, 16, 3) and batch["label"].shape == (3, 12, 16)
     bgr = batch["image"] + np.array(pipeline.CAFFE_BGR_MEAN, np.float32)
     np.testing.assert_array_equal(bgr[..., 2] > 128, batch["label"] == 1)

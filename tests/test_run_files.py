@@ -94,6 +94,22 @@ def test_a_byte_flipped_in_saved_data_is_found_by_the_checksums(tmp_path):
     checkpoints.RunCheckpoints(str(tmp_path)).restore("latest", jax.device_get(state))
 
 
+def test_a_step_damaged_twice_is_set_aside_twice(tmp_path, capsys):
+  template = {"w": np.zeros(3, np.float32)}
+  store = checkpoints.RunCheckpoints(str(tmp_path))
+  store.save("best", 5, {"w": np.full(3, 5.0, np.float32)}, checkpoints.Progress(best_step=5))
+  latest = tmp_path / "checkpoints" / "latest"
+  for _ in range(2):  # resumed from step 5, the run saves step 10 again, damaged again
+    checkpoints.RunCheckpoints(str(tmp_path)).save("latest", 10, {"w": np.full(3, 10.0, np.float32)},
+               checkpoints.Progress(best_step=5))
+    (latest / "10" / "state" / "_METADATA").write_text("{not json")
+    state, _ = checkpoints.RunCheckpoints(str(tmp_path)).restore_to_resume(template)
+    assert float(state["w"][0]) == 5.0
+    assert "latest/10 (JSONDecodeError) cannot be read; resuming from the best checkpoint of " \
+           "step 5" in capsys.readouterr().out
+  assert sorted(p.name for p in latest.iterdir()) == ["10.damaged", "10.damaged-2"]
+
+
 def _lines(*records):
   return "".join(json.dumps(r) + "\n" for r in records)
 

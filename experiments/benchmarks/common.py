@@ -61,11 +61,6 @@ def jax_setup(width_mult=1.0, dropout_rate=0.5, dtype="float32", conv_forms="tun
   return model, params, parallel, state
 
 
-def device_batch(parallel, batch):
-  return parallel.put_batch({k: v.reshape(parallel.local_device_count, -1, *v.shape[1:])
-                             for k, v in batch.items()})
-
-
 def on_gpu() -> bool:
   return jax.default_backend() == "gpu"
 

@@ -38,7 +38,7 @@ def bench_pipeline(camvid_dir, prepared_dir, batch_size, batches, step_images_pe
 
 def bench_compile(batch_size):
   _, _, parallel, state = common.jax_setup()
-  device_batch = common.device_batch(parallel, common.make_batch(batch_size))
+  device_batch = parallel.put_batch(common.make_batch(batch_size))
   start = time.perf_counter()
   compiled = parallel.train.lower(state, device_batch).compile()
   seconds = time.perf_counter() - start

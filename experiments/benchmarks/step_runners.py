@@ -14,7 +14,7 @@ class JaxStep:
   def __init__(self, batch, dtype, width_mult, conv_forms):
     _, _, self.parallel, self.state = common.jax_setup(width_mult, dtype=dtype,
                                                        conv_forms=conv_forms)
-    self.device_batch = common.device_batch(self.parallel, batch)
+    self.device_batch = self.parallel.put_batch(batch)
 
   def __call__(self):
     self.state, out = self.parallel.train(self.state, self.device_batch)

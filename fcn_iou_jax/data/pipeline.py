@@ -170,15 +170,8 @@ def _augmented_stream(examples, *, seed: int, stream: int, backbone: str, input_
           .enumerate().skip(skip).map(augment, num_parallel_calls=tf.data.AUTOTUNE))
 
 
-def _split_for_devices(batch, device_count: int | None):
-  if device_count is None:
-    return batch
-  return {k: tf.reshape(v, [device_count, -1, *v.shape[1:]]) for k, v in batch.items()}
-
-
 def make_train_dataset(examples, *, category_id: int | None, void: int, image_size,
-                       batch_size: int, backbone: str, seed: int, device_count: int | None = None,
-                       category_name: str = "the category", crop_size=None,
+                       batch_size: int, backbone: str, seed: int, category_name: str = "the category", crop_size=None,
                        scale_jitter: float = 0.0, colour_jitter: float = 0.0, input_mean=None,
                        skip_batches: int = 0, class_aware_crops: bool = False):
   """Infinite training batches; in binary mode with at least one positive image each.
@@ -201,11 +194,8 @@ def make_train_dataset(examples, *, category_id: int | None, void: int, image_si
 
   Returns:
     ``(dataset, positive_count, example_count)``, ``positive_count`` the images that hold
-    the category (multi-class: every image); batch leaves are ``[B, ...]`` or, with
-    ``device_count`` given (pmap), ``[device_count, B / device_count, ...]``.
+    the category (multi-class: every image); batch leaves are ``[B, ...]``.
   """
-  if device_count and batch_size % device_count:
-    raise UserError(f"`batch_size`={batch_size} is not divisible by {device_count} devices")
   _check_augmentation(crop_size, image_size, scale_jitter, colour_jitter)
   augmentation = {"crop_size": crop_size, "scale_jitter": scale_jitter,
                   "colour_jitter": colour_jitter, "backbone": backbone, "input_mean": input_mean}
@@ -217,7 +207,6 @@ def make_train_dataset(examples, *, category_id: int | None, void: int, image_si
     batches = _augmented_stream(prepared, seed=seed, stream=2, skip=skip_batches * batch_size,
                                 crop_anchor="class" if class_aware_crops else None,
                                 **augmentation).batch(batch_size)
-    batches = batches.map(lambda b: _split_for_devices(b, device_count))
     return batches.prefetch(tf.data.AUTOTUNE), example_count, example_count
   counts = prepared.reduce((0, 0), lambda c, e: (c[0] + 1, c[1] + tf.cast(_has_category(e),
                                                                           tf.int32)))
@@ -233,7 +222,6 @@ def make_train_dataset(examples, *, category_id: int | None, void: int, image_si
                                    skip=skip_batches * (batch_size - 1), **augmentation)
     batches = tf.data.Dataset.zip(positives, everything.batch(batch_size - 1)).map(
         lambda a, b: {k: tf.concat([a[k], b[k]], 0) for k in a})
-  batches = batches.map(lambda b: _split_for_devices(b, device_count))
   return batches.prefetch(tf.data.AUTOTUNE), positive_count, example_count
 
 
