@@ -29,8 +29,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # pylint: disable=wrong-import-position
 import jax
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
 from benchmarks import common, end_to_end, kernels, probes, train_step
 from fcn_iou_jax import cli, models
 from fcn_iou_jax.errors import UserError

@@ -21,13 +21,11 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import report  # pylint: disable=wrong-import-position
-import protocols  # pylint: disable=wrong-import-position
-from fcn_iou_jax import cli, run_log  # pylint: disable=wrong-import-position
-from fcn_iou_jax.data import categories  # pylint: disable=wrong-import-position
-from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
+import report
+import protocols
+from fcn_iou_jax import cli, run_log
+from fcn_iou_jax.data import categories
+from fcn_iou_jax.errors import UserError
 
 NAMES = {"softmax": "cross-entropy", "iou": "soft IoU", "lovasz": "Lovász-Softmax",
          "softmax+iou": "cross-entropy + soft IoU"}

@@ -22,14 +22,12 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import protocols  # pylint: disable=wrong-import-position
+import protocols
 # The data sources, inference and training modules import TensorFlow: the two helpers that
 # read images import them, so that a flag error prints only its line.
-from fcn_iou_jax import cli, run_log  # pylint: disable=wrong-import-position
-from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
-from fcn_iou_jax.data import statistics  # pylint: disable=wrong-import-position
+from fcn_iou_jax import cli, run_log
+from fcn_iou_jax.errors import UserError
+from fcn_iou_jax.data import statistics
 
 # Rahman & Wang (2016), Table 4 (CamVid: val, test) and Tables 1/3 (VOC), IoU in %.
 PAPER_RESULTS = {

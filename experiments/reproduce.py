@@ -29,12 +29,10 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import protocols  # pylint: disable=wrong-import-position
-from fcn_iou_jax import cli, config  # pylint: disable=wrong-import-position
-from fcn_iou_jax.data import categories as categories_lib  # pylint: disable=wrong-import-position
-from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
+import protocols
+from fcn_iou_jax import cli, config
+from fcn_iou_jax.data import categories as categories_lib
+from fcn_iou_jax.errors import UserError
 
 GRIDS = {
     "camvid": ("camvid", ["road", "building", "pole", "sign_symbol", "fence"]),

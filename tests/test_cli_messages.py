@@ -1,15 +1,13 @@
 """What the command line tells a user about a run: degenerate models, the from-scratch recipe."""
 
 import os
-import sys
 
 import pytest
 
 from fcn_iou_jax import cli
 from fcn_iou_jax.errors import UserError
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments"))
-import flags  # pylint: disable=wrong-import-position
+import flags
 
 
 def test_a_degenerate_split_warns_in_one_line_and_a_learned_one_does_not():

@@ -1,7 +1,5 @@
 """Multi-class runs (--category=all) through the one training loop, evaluation and predict."""
 
-import os
-import sys
 
 import jax
 import numpy as np
@@ -14,8 +12,7 @@ from fcn_iou_jax.config import Config
 from fcn_iou_jax.data import categories, pipeline, sources, synthetic
 from fcn_iou_jax.errors import UserError
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments"))
-import predict  # pylint: disable=wrong-import-position
+import predict
 
 EVERY_CLASS = dict(dataset="synthetic", category="all", width_mult=0.0625, optimizer="adam",
                    learning_rate=3e-4, batch_size=4, eval_batch_size=4, log_every=1,

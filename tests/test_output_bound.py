@@ -1,16 +1,13 @@
 """Score maps fitted to labels: what the fixed stride-32 output can and cannot draw."""
 
 import json
-import os
-import sys
 
 import numpy as np
 
 from fcn_iou_jax import metrics, models, output_bound
 from fcn_iou_jax.data import sources, statistics
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments"))
-import output_bound as output_bound_script  # pylint: disable=wrong-import-position
+import output_bound as output_bound_script
 
 HEIGHT, WIDTH = 96, 128
 

@@ -11,13 +11,11 @@ from PIL import Image
 
 import fake_data
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments"))
-
-import protocols  # pylint: disable=wrong-import-position
-import report  # pylint: disable=wrong-import-position
-import reproduce  # pylint: disable=wrong-import-position
-from fcn_iou_jax import cli  # pylint: disable=wrong-import-position
-from fcn_iou_jax.errors import UserError  # pylint: disable=wrong-import-position
+import protocols
+import report
+import reproduce
+from fcn_iou_jax import cli
+from fcn_iou_jax.errors import UserError
 
 
 def test_cpu_protocol_lists_every_deviation_and_paper_needs_weights():

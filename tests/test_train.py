@@ -26,9 +26,8 @@ from fcn_iou_jax.data import sources, statistics, synthetic
 from fcn_iou_jax.errors import DivergedError, UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "experiments"))
-import evaluate  # pylint: disable=wrong-import-position
-import predict  # pylint: disable=wrong-import-position
+import evaluate
+import predict
 RESULT_KEYS = {"dataset", "category", "loss", "seed", "best_step", "steps",
                "train_images_per_sec", "selection", "val", "test", "config", "collapse_step"}
 QUICK = dict(dataset="synthetic", category="disk", width_mult=0.0625, optimizer="adam",
