@@ -30,7 +30,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import jax
 
 from benchmarks import common, end_to_end, kernels, probes, train_step
-from fcn_iou_jax import cli, models
+from fcn_iou_jax import cli
+from fcn_iou_jax.kernels import convolution
 from fcn_iou_jax.errors import UserError
 
 
@@ -46,9 +47,9 @@ def main(argv):
   parser.add_argument("--torch_dtypes", default="float32",
                       help="train step: PyTorch's dtypes (bfloat16: torch.autocast); each JAX "
                            "dtype is compared with PyTorch's of the same name, else the first")
-  parser.add_argument("--conv_forms", default="tuned", choices=models.CONV_FORMS,
+  parser.add_argument("--conv_forms", default="tuned", choices=convolution.CONV_FORMS,
                       help="train step: how the JAX model computes convolutions "
-                           "(models.conv2d)")
+                           "(kernels.convolution.conv2d)")
   parser.add_argument("--repeats", type=int, default=5)
   parser.add_argument("--isolated", action="store_true",
                       help="train step: time each framework in fresh processes, alternating "

@@ -8,11 +8,12 @@ import dataclasses
 import os
 
 import protocols
-from fcn_iou_jax import cli, config as config_lib, losses, models
+from fcn_iou_jax import cli, config as config_lib, losses
+from fcn_iou_jax.kernels import convolution
 from fcn_iou_jax.errors import UserError
 
 # Choices the library's registries declare (the rest are declared with each Config field).
-REGISTRY_CHOICES = {"loss": losses.LOSS_NAMES, "conv_forms": models.CONV_FORMS}
+REGISTRY_CHOICES = {"loss": losses.LOSS_NAMES, "conv_forms": convolution.CONV_FORMS}
 
 
 def _bool(text: str) -> bool:

@@ -20,14 +20,14 @@ falls short of a 375x500 input).
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fcn_iou_jax import geometry, mixed_precision, pooling, upsample
+from fcn_iou_jax import geometry, upsample
+from fcn_iou_jax.kernels import convolution, pooling
 
 INPUT_PAD = 100  # FCN pads conv1's input by 100 px so that small inputs still score.
 UPSAMPLE_STRIDE = 32
@@ -114,84 +114,9 @@ def local_response_norm(x, *, size=5, alpha=1e-4, beta=0.75, k=1.0):
   return x * jnp.power(k + (alpha / size) * window_sum, -beta)
 
 
-def _patches(x, kernel: int, stride: int):
-  """``[B, H', W', k*k*C]`` patches (im2col), ordered (row, column, channel) like HWIO."""
-  height = (x.shape[1] - kernel) // stride + 1
-  width = (x.shape[2] - kernel) // stride + 1
-  return jnp.concatenate([
-      x[:, i:i + stride * (height - 1) + 1:stride, j:j + stride * (width - 1) + 1:stride, :]
-      for i in range(kernel) for j in range(kernel)], axis=-1)
-
-
-CONV_FORMS = ("tuned", "native")
-
-
-def conv2d(x, kernel, *, stride: int = 1, pad: int = 0, groups: int = 1,
-           operand_dtype=jnp.float32, forms: str = "tuned"):
-  """``y[b,i,j,o] = sum_{u,v,c} x[b, s*i+u-p, s*j+v-p, c] * kernel[u,v,c,o]`` (NHWC, HWIO),
-  with ``groups`` independent channel groups (``kernel`` is ``[kh, kw, C_in / groups, C_out]``).
-
-  ``forms`` picks how it is computed; both compute the same function, up to the operands'
-  rounding (tested):
-    * ``tuned`` (default): groups as separate convolutions; 1x1 kernels as one matmul; large
-      kernels (conv1's 11x11 on 3 channels, fc6's 6x6) as patches times a matmul; the rest as
-      XLA convolutions. With a low ``operand_dtype`` (bfloat16) every kernel is patches of the
-      rounded input times a matmul (:func:`mixed_precision.rearranged_matmul`), the form that
-      reaches AMX. Fastest on XLA:CPU, and on an H100 in float32 (in bfloat16 the two are
-      close; ``experiments/bench.py``, README "Performance").
-    * ``native``: one XLA convolution with ``feature_group_count``, operands and result in
-      ``operand_dtype`` (cuDNN and TPU convolutions accumulate bfloat16 in float32), the result
-      returned as float32: what XLA compiles best where its convolutions are fast (TPUs; not
-      measured here).
-  """
-  if forms not in CONV_FORMS:
-    raise ValueError(f"unknown conv forms {forms!r}; choose from {CONV_FORMS}")
-  if forms == "native":
-    y = jax.lax.conv_general_dilated(
-        x.astype(operand_dtype), kernel.astype(operand_dtype), (stride, stride),
-        [(pad, pad)] * 2, dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        feature_group_count=groups)
-    return y.astype(jnp.float32)
-  if groups > 1:
-    in_per_group, out_per_group = x.shape[-1] // groups, kernel.shape[-1] // groups
-    return jnp.concatenate([
-        _tuned_conv2d(x[..., g * in_per_group:(g + 1) * in_per_group],
-                      kernel[..., g * out_per_group:(g + 1) * out_per_group],
-                      stride, pad, operand_dtype)
-        for g in range(groups)], axis=-1)
-  return _tuned_conv2d(x, kernel, stride, pad, operand_dtype)
-
-
-def _tuned_conv2d(x, kernel, stride, pad, operand_dtype):
-  """One group of :func:`conv2d` in the ``tuned`` forms."""
-  size = kernel.shape[0]
-  matrix = kernel.reshape(-1, kernel.shape[-1])
-  if size == 1 and stride == 1 and not pad:
-    if operand_dtype == jnp.float32:
-      return jnp.einsum("bhwk,ko->bhwo", x, matrix)
-    return mixed_precision.matmul(x, matrix, operand_dtype)
-  padded_patches = functools.partial(_padded_patches, kernel=size, stride=stride, pad=pad)
-  if operand_dtype != jnp.float32:
-    return mixed_precision.rearranged_matmul(padded_patches, x, matrix, operand_dtype)
-  if size >= 6:
-    return jnp.einsum("bhwk,ko->bhwo", padded_patches(x), matrix)
-  return jax.lax.conv_general_dilated(_zero_pad(x, pad), kernel, (stride, stride), "VALID",
-                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-
-def _zero_pad(x, pad: int):
-  """``x [B, H, W, C]`` with ``pad`` zero rows and columns on each side."""
-  return jnp.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
-
-
-def _padded_patches(x, *, kernel: int, stride: int, pad: int):
-  """:func:`_patches` of ``x`` zero-padded by ``pad`` on each side."""
-  return _patches(_zero_pad(x, pad), kernel, stride)
-
-
 class Conv(nn.Module):
   """2-D convolution (NHWC, HWIO kernel ``[kh, kw, C_in / groups, C_out]``) plus bias, computed
-  by :func:`conv2d` in the given ``forms``."""
+  by :func:`kernels.convolution.conv2d` in the given ``forms``."""
   features: int
   kernel: int
   stride: int = 1
@@ -206,7 +131,7 @@ class Conv(nn.Module):
     kernel = self.param("kernel", self.kernel_init,
                         (self.kernel, self.kernel, x.shape[-1] // self.groups, self.features))
     bias = self.param("bias", nn.initializers.zeros, (self.features,))
-    return conv2d(x, kernel, stride=self.stride, pad=self.pad, groups=self.groups,
+    return convolution.conv2d(x, kernel, stride=self.stride, pad=self.pad, groups=self.groups,
                   operand_dtype=self.dtype, forms=self.forms) + bias
 
 

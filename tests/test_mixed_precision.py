@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 
-from fcn_iou_jax import mixed_precision
+from fcn_iou_jax.kernels import mixed_precision
 
 
 def _rounded(a):

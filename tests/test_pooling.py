@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fcn_iou_jax import pooling
+from fcn_iou_jax.kernels import pooling
 
 
 @pytest.mark.parametrize("height,width", [(9, 8), (10, 11), (7, 7)])

@@ -16,6 +16,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from fcn_iou_jax.kernels import sums
 from fcn_iou_jax.losses import reductions
 
 
@@ -39,8 +40,8 @@ def soft_iou_terms(probs, labels, mask=None, *, axis_name=None):
     mask = mask.astype(probs.dtype)
     probs, labels = probs * mask, labels * mask
   # U = sum(m X) + sum(m Y) - I: two passes over the pixels instead of three.
-  intersection = reductions.dot_total(probs, labels)
-  union = reductions.total(probs + labels) - intersection
+  intersection = sums.dot_total(probs, labels)
+  union = sums.total(probs + labels) - intersection
   return reductions.psum_if(intersection, axis_name), reductions.psum_if(union, axis_name)
 
 

@@ -1,0 +1,7 @@
+"""Speed forms of the network's and the losses' operations, apart from the reference math.
+
+Each module computes the same function as the plain form it replaces (a convolution, a
+max pool, a matmul, a sum), in the form XLA:CPU (and, where measured, a GPU) runs fastest;
+``tests/test_fast_path.py``, ``test_pooling.py`` and ``test_mixed_precision.py`` check them
+against the plain forms. ``Config.conv_forms`` selects the convolution's form.
+"""
