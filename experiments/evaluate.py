@@ -34,7 +34,7 @@ def main(argv):
   task = build.build_task(config)
   model, params = build.load_best_params(args.workdir, config)
   source = build.build_source(config)
-  parallel = steps.ParallelSteps(config.parallel, model=model, loss_fn=None, tx=None,
+  parallel = steps.parallel_steps(config.parallel, model=model, loss_fn=None, tx=None,
                                  multiclass=task.multiclass)
   params = parallel.put_state(params)
   result = evaluation.evaluate_split(parallel, params, source, args.split,

@@ -113,67 +113,97 @@ def multiclass_eval_step(params, batch, *, model, axis_name=None):
   return confusion if axis_name is None else jax.lax.psum(confusion, axis_name)
 
 
-class ParallelSteps:
-  """Compiled train/eval steps plus the data placement each parallel mode needs.
+def parallel_steps(mode: str, *, model, loss_fn, tx, multiclass: bool = False):
+  """The compiled train/eval steps of ``mode`` (``pmap`` or ``jit``) and the data placement
+  it needs: a :class:`PmapSteps` or a :class:`JitSteps`.
 
   ``multiclass``: the eval step is :func:`multiclass_eval_step` (one confusion matrix over
   all devices) instead of the binary per-image counts of :func:`eval_step`.
   """
+  modes = {"pmap": PmapSteps, "jit": JitSteps}
+  if mode not in modes:
+    raise ValueError(f"unknown parallel mode {mode!r}; choose from {', '.join(modes)}")
+  return modes[mode](model=model, loss_fn=loss_fn, tx=tx, multiclass=multiclass)
 
-  def __init__(self, mode: str, *, model, loss_fn, tx, multiclass: bool = False):
-    if mode not in ("pmap", "jit"):
-      raise ValueError(f"unknown parallel mode {mode!r}; choose from pmap, jit")
-    self.mode = mode
+
+class PmapSteps:
+  """``pmap`` over this process's devices: state replicated with a leading device axis,
+  batches split ``[devices, B / devices, ...]``, the loss's sums ``psum``'d over :data:`AXIS`."""
+
+  def __init__(self, *, model, loss_fn, tx, multiclass: bool):
     self.local_device_count = jax.local_device_count()
-    evaluate = multiclass_eval_step if multiclass else eval_step
-    if mode == "pmap":
-      self.train = jax.pmap(functools.partial(train_step, model=model, loss_fn=loss_fn, tx=tx,
-                                              axis_name=AXIS),
-                            axis_name=AXIS, donate_argnums=(0,))
-      evaluate = (functools.partial(evaluate, axis_name=AXIS) if multiclass else evaluate)
-      self.eval = jax.pmap(functools.partial(evaluate, model=model), axis_name=AXIS)
-    else:
-      mesh = jax.sharding.Mesh(np.array(jax.devices()), ("data",),
-                               axis_types=(jax.sharding.AxisType.Auto,))
-      self._replicated = jax.NamedSharding(mesh, jax.P())
-      self._sharded = jax.NamedSharding(mesh, jax.P("data"))
-      self.train = jax.jit(functools.partial(train_step, model=model, loss_fn=loss_fn, tx=tx),
-                           donate_argnums=(0,), out_shardings=self._replicated)
-      # The confusion matrix replicated on every device, so each process reads the total.
-      self.eval = jax.jit(functools.partial(evaluate, model=model),
-                          out_shardings=self._replicated if multiclass else None)
+    self.train = jax.pmap(functools.partial(train_step, model=model, loss_fn=loss_fn, tx=tx,
+                                            axis_name=AXIS),
+                          axis_name=AXIS, donate_argnums=(0,))
+    evaluate = (functools.partial(multiclass_eval_step, axis_name=AXIS) if multiclass
+                else eval_step)
+    self.eval = jax.pmap(functools.partial(evaluate, model=model), axis_name=AXIS)
 
   def put_state(self, state):
     """Host pytree (a TrainState, or parameters) -> replicated across devices."""
-    if self.mode == "pmap":
-      # Through an identity pmap, so the arrays carry the sharding pmap outputs carry: the
-      # train step, whose state is donated and fed back, then compiles once, not twice.
-      return jax.pmap(lambda tree: tree, axis_name=AXIS)(flax.jax_utils.replicate(state))
+    # Through an identity pmap, so the arrays carry the sharding pmap outputs carry: the
+    # train step, whose state is donated and fed back, then compiles once, not twice.
+    return jax.pmap(lambda tree: tree, axis_name=AXIS)(flax.jax_utils.replicate(state))
+
+  def get_state(self, state):
+    """Device state -> one host copy (numpy)."""
+    return jax.device_get(jax.tree_util.tree_map(lambda x: x[0], state))
+
+  def put_batch(self, batch):
+    """This process's part of the global batch, ``[B_local, ...]`` leaves, split
+    ``[local_devices, B_local / local_devices, ...]`` (the one place a batch is split)."""
+    return {k: np.reshape(v, (self.local_device_count, -1, *np.shape(v)[1:]))
+            for k, v in batch.items()}
+
+  def gather_counts(self, counts):
+    """Eval step output -> flat host arrays over all processes' images."""
+    return _gathered({k: np.asarray(v).reshape(-1) for k, v in counts.items()})
+
+  def first(self, value):
+    """A replicated per-device value (e.g. the loss) as one host number."""
+    return np.asarray(value[0])
+
+
+class JitSteps:
+  """Sharded ``jit``: global arrays whose batch axis is sharded over a ``data`` mesh of every
+  device, state replicated; XLA inserts the collectives."""
+
+  def __init__(self, *, model, loss_fn, tx, multiclass: bool):
+    self.local_device_count = jax.local_device_count()
+    mesh = jax.sharding.Mesh(np.array(jax.devices()), ("data",),
+                             axis_types=(jax.sharding.AxisType.Auto,))
+    self._replicated = jax.NamedSharding(mesh, jax.P())
+    self._sharded = jax.NamedSharding(mesh, jax.P("data"))
+    self.train = jax.jit(functools.partial(train_step, model=model, loss_fn=loss_fn, tx=tx),
+                         donate_argnums=(0,), out_shardings=self._replicated)
+    # The confusion matrix replicated on every device, so each process reads the total.
+    self.eval = jax.jit(functools.partial(multiclass_eval_step if multiclass else eval_step,
+                                          model=model),
+                        out_shardings=self._replicated if multiclass else None)
+
+  def put_state(self, state):
+    """Host pytree (a TrainState, or parameters) -> replicated across devices."""
     return jax.device_put(state, self._replicated)
 
-  def get_state(self, state: TrainState) -> TrainState:
+  def get_state(self, state):
     """Device state -> one host copy (numpy)."""
-    if self.mode == "pmap":
-      state = jax.tree_util.tree_map(lambda x: x[0], state)
     return jax.device_get(state)
 
   def put_batch(self, batch):
-    """This process's part of the global batch, ``[B_local, ...]`` leaves -> device arrays
-    laid out for the step: split ``[local_devices, B_local / local_devices, ...]`` for pmap
-    (the one place a batch is split per device), sharded over the mesh for jit."""
-    if self.mode == "pmap":
-      return {k: np.reshape(v, (self.local_device_count, -1, *np.shape(v)[1:]))
-              for k, v in batch.items()}
+    """This process's part of the global batch -> its shards of the global arrays."""
     return jax.tree_util.tree_map(
         lambda x: jax.make_array_from_process_local_data(self._sharded, x), batch)
 
   def gather_counts(self, counts):
     """Eval step output -> flat host arrays over all processes' images."""
-    if self.mode == "pmap":
-      counts = {k: np.asarray(v).reshape(-1) for k, v in counts.items()}
-    return {k: np.asarray(v).reshape(-1)
-            for k, v in multihost_utils.process_allgather(counts, tiled=True).items()}
+    return _gathered(counts)
 
   def first(self, value):
-    """A replicated per-device value (e.g. the loss) as one host number."""
-    return np.asarray(value[0] if self.mode == "pmap" else value)
+    """A replicated value (e.g. the loss) as one host number."""
+    return np.asarray(value)
+
+
+def _gathered(counts):
+  """Per-image counts of every process, concatenated, as flat host arrays."""
+  return {k: np.asarray(v).reshape(-1)
+          for k, v in multihost_utils.process_allgather(counts, tiled=True).items()}

@@ -123,7 +123,7 @@ def _train_and_evaluate_in(config: Config, workdir: str, *, task: Task, init_wei
 
   model = build_model(config)
   tx = build_optimizer(config)
-  parallel = steps.ParallelSteps(config.parallel, model=model, tx=tx,
+  parallel = steps.parallel_steps(config.parallel, model=model, tx=tx,
                                  loss_fn=build_loss(config, task, source),
                                  multiclass=task.multiclass)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))

@@ -39,9 +39,9 @@ def run_single_device(loss_name="iou"):
 
 
 def run_parallel(mode, loss_name="iou", process_slice=(0, 1)):
-  """Trains with :class:`steps.ParallelSteps`; this process feeds its slice of each batch."""
+  """Trains with :func:`steps.parallel_steps`; this process feeds its slice of each batch."""
   model, loss_fn, tx, state, batches = problem(loss_name)
-  parallel = steps.ParallelSteps(mode, model=model, loss_fn=loss_fn, tx=tx)
+  parallel = steps.parallel_steps(mode, model=model, loss_fn=loss_fn, tx=tx)
   state = parallel.put_state(state)
   index, count = process_slice
   for batch in batches:

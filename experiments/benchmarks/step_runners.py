@@ -9,7 +9,7 @@ from benchmarks import common
 
 
 class JaxStep:
-  """The project's train step (``steps.ParallelSteps``, the one run.py uses)."""
+  """The project's train step (``steps.parallel_steps``, the one run.py uses)."""
 
   def __init__(self, batch, dtype, width_mult, conv_forms):
     _, _, self.parallel, self.state = common.jax_setup(width_mult, dtype=dtype,
