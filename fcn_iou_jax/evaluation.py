@@ -16,8 +16,9 @@ def evaluate_split(steps, params, source, split: str, *, category_id: int | None
                    input_mean=None) -> dict:
   """Scores of ``params`` on ``split``: binary (one category) or multi-class (``None``).
 
-  Binary: ``{iou, per_image_iou, tp, fp, fn, tn, images}``. Multi-class (``steps`` of :func:`steps.parallel_steps` built with
-  ``multiclass=True``): :func:`multiclass_scores` of the split's confusion matrix.
+  Binary: ``{iou, per_image_iou, tp, fp, fn, tn, images}``. Multi-class (``steps`` of
+  :func:`steps.parallel_steps` built with ``multiclass=True``): :func:`multiclass_scores` of
+  the split's confusion matrix.
 
   Images keep their original resolution, padded to the dataset's static eval shape with
   ``mask = 0``. Each process evaluates its own shard; counts are gathered from all.
