@@ -121,7 +121,9 @@ def build_source(config: Config) -> sources.Source:
                         prepared_dir=config.prepared_dir,
                         synthetic_spec=synthetic.SyntheticSpec(
                             height=size[0], width=size[1],
-                            background_to_object=config.synthetic_ratio, seed=config.seed))
+                            background_to_object=config.synthetic_ratio,
+                            bar_background_to_object=config.synthetic_bar_ratio,
+                            seed=config.seed))
 
 
 def load_config(workdir: str) -> Config:

@@ -51,6 +51,9 @@ class Config:
       "uniformly among the image's classes (default: uniform crops)")
   synthetic_ratio: float = setting(
       8.0, "synthetic data only: background:object pixel ratio of the disks")
+  synthetic_bar_ratio: float = setting(
+      47.0, "synthetic data only: background:object pixel ratio of the bars (the second "
+      "object kind; 47: bars 4 rows high in a 96-row image)")
   # Model.
   backbone: str = setting("caffe", "AlexNet layout: caffe (Long et al.'s FCN) or torchvision",
                           choices=BACKBONE_NAMES)

@@ -10,7 +10,7 @@ from PIL import Image
 
 import fake_data
 from fcn_iou_jax import config, metrics
-from fcn_iou_jax.data import categories, pipeline, sources, statistics
+from fcn_iou_jax.data import categories, pipeline, sources, statistics, synthetic
 from fcn_iou_jax.errors import UserError
 
 
@@ -417,3 +417,19 @@ def test_eval_input_scale_resizes_images_but_never_labels():
                                           input_scale=0.5).as_numpy_iterator())
   assert batch["image"].shape == (1, 4, 4, 3) and batch["label"].shape == (1, 8, 8)
   assert batch["mask"].sum() == 48 and (batch["height"][0], batch["width"][0]) == (6, 8)
+
+
+@pytest.mark.parametrize("disk_ratio, bar_ratio", [(8.0, 47.0), (30.0, 15.0)])
+def test_synthetic_kinds_have_the_pixel_shares_they_are_set_to(disk_ratio, bar_ratio):
+  spec = synthetic.SyntheticSpec(background_to_object=disk_ratio,
+                                 bar_background_to_object=bar_ratio)
+  labels = np.stack([synthetic.make_example(spec, "train", i)[1]
+                     for i in range(synthetic.SPLIT_SIZES["train"])])
+  counts = np.bincount(labels.reshape(-1), minlength=3)
+  # background:object per kind, each kind against every other pixel, over the split
+  for kind, ratio in ((1, disk_ratio), (2, bar_ratio)):
+    measured = (counts.sum() - counts[kind]) / counts[kind]
+    assert measured == pytest.approx(ratio, rel=0.25), (kind, measured)
+  bar_heights = {int((label == 2).any(axis=1).sum()) for label in labels if (label == 2).any()}
+  expected = round(spec.height / (1 + bar_ratio) / synthetic.BAR_RATE)
+  assert bar_heights <= {expected}  # rows a disk covers do not count as bar rows

@@ -1,10 +1,11 @@
-"""A synthetic binary-segmentation dataset with a controlled background:object ratio.
+"""A synthetic segmentation dataset with controlled background:object ratios.
 
 Each image is a textured background (smooth random colour fields plus noise) with objects
-of two classes, ``disk`` and ``bar``, drawn in their own noisy colour. The object's pixel
-share sets the background:object ratio (the paper's Table 2 spans ~25 to ~340), so the
-dataset serves as smoke-test data and as the instrument for an imbalance sweep. Every image
-is a pure function of ``(seed, split, index)``.
+of two kinds, ``disk`` and ``bar``, drawn in their own noisy colour. Each kind's pixel share
+is set by its background:object ratio (the paper's Table 2 spans ~25 to ~340), so the
+dataset serves as smoke-test data, as the instrument for an imbalance sweep (binary runs on
+``disk``) and as a three-class problem (``--category=all``). Every image is a pure function
+of ``(seed, split, index)``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import numpy as np
 from fcn_iou_jax.data import categories
 
 SPLIT_SIZES = {"train": 160, "val": 40, "test": 40}
-DISK_RATE = 0.8
+DISK_RATE = 0.8  # share of images with a disk
+BAR_RATE = 0.5  # share of images with a bar
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +27,7 @@ class SyntheticSpec:
   height: int = 96
   width: int = 128
   background_to_object: float = 8.0  # target ratio of background to ``disk`` pixels
+  bar_background_to_object: float = 47.0  # the same for ``bar`` pixels (4 rows of 96)
   seed: int = 0
 
 
@@ -46,10 +49,12 @@ def make_example(spec: SyntheticSpec, split: str, index: int):
   image = 0.6 * _smooth_field(rng, height, width) + 0.15 * rng.uniform(size=(height, width, 3))
   label = np.zeros((height, width), np.uint8)
   rows, cols = np.mgrid[:height, :width]
-  # A bar (class 2) in about half the images: a distractor of another category.
-  if rng.uniform() < 0.5:
-    row = rng.integers(0, height - 4)
-    bar = (rows >= row) & (rows < row + 4)
+  # A bar (class 2) in about half the images, a distractor of another category: full-width
+  # rows, as many as give the requested ratio, 0.5 * rows / H = 1 / (1 + ratio).
+  if rng.uniform() < BAR_RATE:
+    bar_rows = max(1, round(height / (1.0 + spec.bar_background_to_object) / BAR_RATE))
+    row = rng.integers(0, height - bar_rows)
+    bar = (rows >= row) & (rows < row + bar_rows)
     label[bar] = 2
     image[bar] = [0.2, 0.2, 0.9] + 0.1 * rng.uniform(size=(int(bar.sum()), 3))
   # A disk (class 1) in 80% of the images, sized so that the ratio over the split is the
