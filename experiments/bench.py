@@ -45,8 +45,10 @@ def main(argv):
   parser.add_argument("--dtypes", default="float32,bfloat16",
                       help="train step: the JAX model's matmul operand dtypes (--dtype of run.py)")
   parser.add_argument("--torch_dtypes", default="float32",
-                      help="train step: PyTorch's dtypes (bfloat16: torch.autocast); each JAX "
-                           "dtype is compared with PyTorch's of the same name, else the first")
+                      help="train step: PyTorch's configurations: float32, bfloat16 "
+                           "(torch.autocast), either with +MODE for torch.compile (+default, "
+                           "+max-autotune); each JAX dtype is compared with PyTorch's fastest "
+                           "of the same dtype, then with its fastest of all")
   parser.add_argument("--conv_forms", default="tuned", choices=convolution.CONV_FORMS,
                       help="train step: how the JAX model computes convolutions "
                            "(kernels.convolution.conv2d)")

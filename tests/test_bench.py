@@ -30,3 +30,31 @@ def test_train_step_and_huge_pages_benchmarks_write_their_rows(tmp_path):
   huge_pages = json.loads(out.read_text())["huge_pages"]["rows"]
   assert [r["malloc"] for r in huge_pages] == ["default", "huge_pages"]
   assert all(r["step_seconds"] > 0 and r["minor_faults_per_step"] >= 0 for r in huge_pages)
+
+
+def test_a_crashing_pytorch_configuration_is_named_and_its_amx_off_fallback_used(monkeypatch):
+  from benchmarks import probes, train_step  # pylint: disable=import-outside-toplevel
+  torch = pytest.importorskip("torch")
+  del torch
+  monkeypatch.setattr(train_step, "check_same_function", lambda *args, **kwargs: (0.0, 1.0))
+  seconds = {"jax": 1.0, "float32": 2.0, "bfloat16_amx_off": 1.6}
+
+  def probe(framework, dtype, env, **kwargs):
+    if framework == "torch" and dtype == "bfloat16":
+      if env.get("ONEDNN_MAX_CPU_ISA") != "AVX512_CORE_BF16":  # AMX on: glibc aborts
+        return {"step_seconds": float("nan"), "error": probes.failure_cause(
+            -6, "some output\nmalloc_consolidate(): unaligned fastbin chunk detected\n")}
+      return {"step_seconds": seconds["bfloat16_amx_off"]}
+    return {"step_seconds": seconds["jax" if framework == "jax" else dtype]}
+
+  monkeypatch.setattr(probes, "run_step_probe", probe)
+  results = train_step.bench_train_step([4], ["bfloat16", "float32"], ["float32", "bfloat16"],
+                                        1, False, 0.0625, (64, 96), "tuned", isolated=True)
+  bfloat16, float32 = results["rows"]
+  assert bfloat16["torch_equal_precision"] == "bfloat16 (AMX off)"
+  assert bfloat16["ratio_equal_precision"] == pytest.approx(1.6)  # 4/1.0 over 4/1.6
+  assert bfloat16["torch_fastest"] == "bfloat16 (AMX off)"
+  assert float32["torch_equal_precision"] == "float32"
+  assert float32["ratio_equal_precision"] == pytest.approx(2.0)
+  assert results["failed"] == {"torch_bfloat16 at batch 4": "malloc_consolidate(): unaligned "
+                               "fastbin chunk detected (killed by SIGABRT)"}

@@ -2,6 +2,7 @@
 framework, run through bench.py's hidden ``--step_probe`` flag."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -38,8 +39,8 @@ def step_probe(framework, batch_size, dtype, width_mult, size, conv_forms, steps
 
 def run_step_probe(framework, batch_size, dtype, width_mult, size, conv_forms, steps,
                     env=None) -> dict:
-  """:func:`step_probe` in a fresh process: ``{step_seconds, minor_faults, peak_rss_mb}``
-  (NaN where the probe failed, with its error printed)."""
+  """:func:`step_probe` in a fresh process: ``{step_seconds, minor_faults, peak_rss_mb}``,
+  or, where the probe failed, NaNs and ``error``, its one-line cause."""
   out = subprocess.run([sys.executable, BENCH_SCRIPT, f"--step_probe={framework}",
                         f"--probe_steps={steps}", f"--batch_sizes={batch_size}",
                         f"--dtypes={dtype}", f"--width_mult={width_mult}",
@@ -47,9 +48,17 @@ def run_step_probe(framework, batch_size, dtype, width_mult, size, conv_forms, s
                        capture_output=True, text=True, check=False, env=env)
   lines = [l for l in out.stdout.splitlines() if l.startswith("step_seconds=")]
   if not lines:
-    print(f"step probe ({framework}, batch {batch_size}, {dtype}) failed: {out.stderr[-500:]}")
-    return dict.fromkeys(("step_seconds", "minor_faults", "peak_rss_mb"), float("nan"))
+    failed = dict.fromkeys(("step_seconds", "minor_faults", "peak_rss_mb"), float("nan"))
+    return dict(failed, error=failure_cause(out.returncode, out.stderr))
   return {key: float(value) for key, value in (field.split("=") for field in lines[-1].split())}
+
+
+def failure_cause(returncode: int, stderr: str) -> str:
+  """One line saying why a process failed: its last words on stderr and how it ended."""
+  words = [line.strip() for line in stderr.splitlines() if line.strip()]
+  ending = (f"killed by {signal.Signals(-returncode).name}" if returncode < 0
+            else f"exit {returncode}")
+  return f"{words[-1]} ({ending})" if words else ending
 
 
 def peak_rss_mb(framework, batch_size, dtype, width_mult, size, conv_forms):
@@ -58,14 +67,23 @@ def peak_rss_mb(framework, batch_size, dtype, width_mult, size, conv_forms):
                          steps=1)["peak_rss_mb"]
 
 
-def isolated_medians(probes: dict, repeats: int, env=None) -> dict:
-  """Median seconds per step of each probe (keyword arguments of :func:`run_step_probe`),
-  each repeat a fresh process per probe, round-robin, all in environment ``env``."""
-  samples = {name: [] for name in probes}
+def isolated_medians(probes: dict, repeats: int, env=None) -> tuple[dict, dict]:
+  """``(seconds, errors)``: the median seconds per step of each probe (keyword arguments of
+  :func:`run_step_probe`, plus an optional ``env`` of its own), each repeat a fresh process
+  per probe, round-robin, in environment ``env``; NaN and the cause in ``errors`` for a probe
+  that failed (it is not run again)."""
+  samples, errors = {name: [] for name in probes}, {}
   for _ in range(repeats):
     for name, probe in probes.items():
-      samples[name].append(run_step_probe(**probe, env=env)["step_seconds"])
-  return {name: float(np.median(values)) for name, values in samples.items()}
+      if name in errors:
+        continue
+      probe = dict(probe)
+      own_env = probe.pop("env", {})
+      measured = run_step_probe(**probe, env={**(env or os.environ), **own_env})
+      samples[name].append(measured["step_seconds"])
+      if "error" in measured:
+        errors[name] = measured["error"]
+  return {name: float(np.median(values)) for name, values in samples.items()}, errors
 
 
 def bench_huge_pages(batch_size, dtype, width_mult, size, repeats):

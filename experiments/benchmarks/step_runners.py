@@ -29,8 +29,10 @@ class JaxStep:
 
 
 class TorchStep:
-  """PyTorch eager copy of the same network and loss (experiments/torch_reference.py), from
-  the same initial weights; a ``dtype`` other than float32 runs under ``torch.autocast``."""
+  """PyTorch copy of the same network and loss (experiments/torch_reference.py), from the same
+  initial weights; a ``dtype`` other than float32 runs under ``torch.autocast``. ``dtype``
+  may name a ``torch.compile`` mode after a ``+``: ``float32+default``,
+  ``bfloat16+max-autotune`` (eager without one)."""
 
   def __init__(self, batch, dtype, width_mult):
     import torch  # pylint: disable=import-outside-toplevel
@@ -38,7 +40,10 @@ class TorchStep:
     torch.set_num_threads(os.cpu_count())
     self.torch = torch
     device = common.torch_device(torch)
+    dtype, _, compile_mode = dtype.partition("+")
     net = torch_reference.TorchFCN32s(common.initial_params(width_mult)).to(device)
+    if compile_mode:
+      net = torch.compile(net, mode=compile_mode)
     self.step = torch_reference.make_train_step(
         net, autocast_dtype=None if dtype == "float32" else getattr(torch, dtype))
     self.images, self.labels = common.torch_inputs(torch, batch, device)

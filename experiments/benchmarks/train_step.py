@@ -60,7 +60,7 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
           f"{scale:.2e})")
     if difference > 1e-3 * max(scale, 1.0):
       raise SystemExit("the PyTorch reference does not compute the same function")
-  rows = []
+  rows, failures = [], {}
   for batch_size in batch_sizes:
     step_probes = {name: {"framework": name.split("_")[0], "batch_size": batch_size,
                           "dtype": name.split("_", 1)[1], "width_mult": width_mult,
@@ -68,28 +68,48 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
     memory_mb = ({name: _step_memory_mb(probe) for name, probe in step_probes.items()}
                  if with_memory else {})
     if isolated:
-      seconds = probes.isolated_medians(
-          {name: dict(probe, steps=probes.TIMED_STEPS) for name, probe in step_probes.items()},
-          repeats, env=cli.env_with_huge_pages() if huge_pages else None)
+      timed = {name: dict(probe, steps=probes.TIMED_STEPS) for name, probe in step_probes.items()}
+      environment = cli.env_with_huge_pages() if huge_pages else None
+      seconds, errors = probes.isolated_medians(timed, repeats, env=environment)
+      fallbacks = {f"{name}{AMX_OFF_SUFFIX}": dict(timed[name], env=AMX_OFF) for name in errors
+                   if name == "torch_bfloat16" and not common.on_gpu()}
+      if fallbacks:  # PyTorch's bfloat16 without AMX kernels, where its AMX path crashes
+        more_seconds, more_errors = probes.isolated_medians(fallbacks, repeats, env=environment)
+        seconds, errors = {**seconds, **more_seconds}, {**errors, **more_errors}
+      failures.update({f"{name} at batch {batch_size}": cause for name, cause in errors.items()})
     else:
       seconds = common.interleaved_medians(
           {name: step_runners.make_step(**probe) for name, probe in step_probes.items()},
           repeats)
+    working = {name: value for name, value in seconds.items()
+               if name.startswith("torch_") and np.isfinite(value)}
     for dtype in dtypes:
       row = {"batch_size": batch_size, "jax_dtype": dtype,
              "jax_images_per_sec": batch_size / seconds[f"jax_{dtype}"]}
       if torch is not None:
-        torch_dtype = dtype if dtype in torch_dtypes else torch_dtypes[0]
-        row["torch_dtype"] = torch_dtype
-        row["torch_images_per_sec"] = batch_size / seconds[f"torch_{torch_dtype}"]
-        row["ratio_jax_over_torch"] = row["jax_images_per_sec"] / row["torch_images_per_sec"]
+        # Equal precision first: PyTorch's fastest configuration in the same dtype (eager,
+        # compiled, or without AMX where AMX crashes); then its fastest of all that run.
+        same = {name: value for name, value in working.items()
+                if _label(name).split(" ")[0].split("+")[0] == dtype}
+        equal = min(same, key=same.get) if same else None
+        row["torch_equal_precision"] = _label(equal) if equal else "failed"
+        row["torch_equal_precision_images_per_sec"] = (
+            batch_size / working[equal] if equal else float("nan"))
+        row["ratio_equal_precision"] = (row["jax_images_per_sec"]
+                                        / row["torch_equal_precision_images_per_sec"])
+        fastest = min(working, key=working.get) if working else None
+        row["torch_fastest"] = _label(fastest) if fastest else "failed"
+        row["torch_fastest_images_per_sec"] = (batch_size / working[fastest] if fastest
+                                               else float("nan"))
+        row["ratio_to_fastest"] = row["jax_images_per_sec"] / row["torch_fastest_images_per_sec"]
       if with_memory:
         memory = "device_mb" if common.on_gpu() else "peak_rss_mb"
         row[f"jax_{memory}"] = memory_mb[f"jax_{dtype}"]
         if torch is not None:
-          row[f"torch_{memory}"] = memory_mb[f"torch_{row['torch_dtype']}"]
+          row[f"torch_{memory}"] = memory_mb.get(f"torch_{dtype}", float("nan"))
       rows.append(row)
   results["rows"] = rows
+  results["failed"] = failures
   header = list(rows[0])
   timing = (f"fresh processes alternating, {probes.TIMED_STEPS} steps each"
             + (", glibc huge pages for both" if huge_pages else "") if isolated
@@ -99,4 +119,18 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
       f"soft-IoU + SGD, conv forms {conv_forms}, {timing} ({results['device']}; PyTorch eager "
       f"on {results.get('torch_device', '-')})", header,
       [[f"{r[k]:.3g}" if isinstance(r[k], float) else r[k] for k in header] for r in rows])
+  for name, cause in failures.items():
+    print(f"failed: {name}: {cause}")
   return results
+
+
+# PyTorch's oneDNN without its AMX kernels (AVX-512 bfloat16 instead).
+AMX_OFF = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}
+AMX_OFF_SUFFIX = "_amx_off"
+
+
+def _label(name: str) -> str:
+  """``torch_bfloat16_amx_off`` -> ``bfloat16 (AMX off)``."""
+  dtype = name[len("torch_"):]
+  return (f"{dtype[:-len(AMX_OFF_SUFFIX)]} (AMX off)" if dtype.endswith(AMX_OFF_SUFFIX)
+          else dtype)
