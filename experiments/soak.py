@@ -7,10 +7,11 @@ Runs run.py on synthetic data: first the uninterrupted reference (OUT/reference)
 soaked run (OUT/soaked), restarted after every kill until it finishes. After some kills (as
 often as --damage says) one file of the latest checkpoint is damaged: a flipped byte in its
 largest data file, that file cut to half, its array metadata overwritten, or a file deleted;
-a damage is "recovered" when the next start says it resumes from another checkpoint. Prints
-and writes OUT/soak.json: kills survived, damages recovered, metrics lines lost or written
-twice, and the largest difference from the reference in metrics, scores and final weights
-(0 means the soaked run is the same run).
+a damage is "recovered" when the next start says it resumes from another checkpoint, and
+"harmless" when that start reads the damaged checkpoint back (a file it does not need).
+Prints and writes OUT/soak.json: kills survived, damages recovered or harmless, metrics
+lines lost or written twice, and the largest difference from the reference in metrics,
+scores and final weights (0 means the soaked run is the same run).
 """
 
 import json
@@ -135,7 +136,7 @@ def soak(out: str, kills: int, damage: float, steps: int, seed: int) -> dict:
   print(f"reference run: {startup:.0f} s to its first step, {training:.0f} s training; "
         f"{kills} kills at 0.5-{latest_kill:.0f} s after each start", flush=True)
   tally = {"kills": 0, "sigkill": 0, "sigterm": 0, "damages": [], "damages_recovered": 0,
-           "failed_starts": []}
+           "damages_harmless": 0, "failed_starts": []}
   awaiting_recovery = False
   while True:
     process = start(soaked, steps)
@@ -149,6 +150,9 @@ def soak(out: str, kills: int, damage: float, steps: int, seed: int) -> dict:
     output, errors = process.communicate()
     if awaiting_recovery and "cannot be read; resuming from" in output:
       tally["damages_recovered"] += 1
+      awaiting_recovery = False
+    elif awaiting_recovery and "Resuming" in output:  # read back: the damage did not matter
+      tally["damages_harmless"] += 1
       awaiting_recovery = False
     if process.returncode == 0:
       break  # finished: after the last kill, or before all kills were made
@@ -202,7 +206,8 @@ def main(argv):
   print(json.dumps(summary, indent=1))
   print(f"{summary['kills']} kills ({summary['sigkill']} SIGKILL, {summary['sigterm']} "
         f"SIGTERM), {len(summary['damages'])} damaged checkpoints, "
-        f"{summary['damages_recovered']} recovered; metrics lines lost "
+        f"{summary['damages_recovered']} recovered, {summary['damages_harmless']} harmless; "
+        "metrics lines lost "
         f"{summary['lines_lost']}, written twice {summary['lines_written_twice']}; largest "
         "difference from the uninterrupted run: metrics "
         f"{summary['largest_metrics_difference']:.3g}, scores {summary['largest_results_difference']:.3g}, weights "
