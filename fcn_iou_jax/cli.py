@@ -161,14 +161,17 @@ SCRATCH_RECIPE = "--optimizer=adam --learning_rate=3e-4"
 
 
 def degenerate_warning(split: str, scores: dict, category: str) -> str | None:
-  """The one-line warning for a binary split's scores whose ``degenerate`` field is set."""
-  trivial = scores.get("degenerate")
-  if trivial is None:
+  """The one-line warning for a binary split's scores whose ``degenerate`` field is set: it
+  names the better of the trivial predictions, the one the model did not clearly beat."""
+  if scores.get("degenerate") is None:
     return None
-  prediction = "every pixel" if trivial == "all_foreground" else "no pixel"
-  return (f"warning: on {split}, IoU {scores['iou']:.4f} is no better than predicting "
-          f"{prediction} as {category} ({scores['baselines'][trivial]:.4f}): the model has not "
-          f"learned the category (from scratch, try {SCRATCH_RECIPE} or more steps)")
+  from fcn_iou_jax import metrics  # pylint: disable=import-outside-toplevel  # JAX: not at start-up
+  baselines = scores["baselines"]
+  better = max(baselines, key=baselines.get)
+  prediction = "every pixel" if better == "all_foreground" else "no pixel"
+  return (f"warning: on {split}, IoU {scores['iou']:.4f} is not {metrics.DEGENERATE_MARGIN} "
+          f"above predicting {prediction} as {category} ({baselines[better]:.4f}): the model "
+          f"has not learned the category (from scratch, try {SCRATCH_RECIPE} or more steps)")
 
 
 def as_flags(message: str) -> str:

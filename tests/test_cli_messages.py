@@ -14,9 +14,14 @@ def test_a_degenerate_split_warns_in_one_line_and_a_learned_one_does_not():
   scores = {"iou": 0.0091, "degenerate": "all_foreground",
             "baselines": {"all_foreground": 0.0091, "all_background": 0.0}}
   warning = cli.degenerate_warning("val", scores, "sign_symbol")
-  assert warning.startswith("warning: on val, IoU 0.0091 is no better than predicting every "
+  assert warning.startswith("warning: on val, IoU 0.0091 is not 0.05 above predicting every "
                             "pixel as sign_symbol (0.0091)") and "\n" not in warning
   assert cli.SCRATCH_RECIPE in warning
+  # Few pixels predicted (nearer all-background), but the bar not cleared is all-foreground's.
+  road = {"iou": 0.1658, "degenerate": "all_background",
+          "baselines": {"all_foreground": 0.2950, "all_background": 0.0}}
+  assert "IoU 0.1658 is not 0.05 above predicting every pixel as road (0.2950)" in \
+      cli.degenerate_warning("val", road, "road")
   assert cli.degenerate_warning("val", dict(scores, degenerate=None), "road") is None
 
 
