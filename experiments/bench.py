@@ -26,7 +26,7 @@ import sys
 # threads in the interleaved timing (and XLA's from PyTorch): make them sleep instead.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-# pylint: disable=wrong-import-position
+# pylint: disable=wrong-import-position  # after the OpenMP setting above
 import jax
 
 from benchmarks import common, end_to_end, kernels, probes, train_step
@@ -107,7 +107,7 @@ def main(argv):
 
 
 def argparse_hidden():
-  import argparse  # pylint: disable=import-outside-toplevel
+  import argparse
   return argparse.SUPPRESS
 
 

@@ -18,7 +18,7 @@ def main(argv):
   parser.add_argument("--json", action="store_true", help="print one JSON object {category: ratio}")
   args = parser.parse_args(argv)
   # After parsing: this imports TensorFlow, whose start-up lines would precede a flag error.
-  from fcn_iou_jax.data import sources  # pylint: disable=import-outside-toplevel
+  from fcn_iou_jax.data import sources
   cli.hide_accelerators_from_tensorflow()
   source = sources.Source(args.dataset, data_dir=args.data_dir, prepared_dir=args.prepared_dir)
   labels = source.spec.labels

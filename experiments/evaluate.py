@@ -26,7 +26,7 @@ def main(argv):
   parser.add_argument("--batch_size", type=int, default=None, help="default: the run's")
   args = parser.parse_args(argv)
   # After parsing: these import TensorFlow, whose start-up lines would precede a flag error.
-  from fcn_iou_jax import build, evaluation  # pylint: disable=import-outside-toplevel
+  from fcn_iou_jax import build, evaluation
   cli.hide_accelerators_from_tensorflow()
   config = build.load_config(args.workdir)
   config = dataclasses.replace(config, data_dir=args.data_dir or config.data_dir,

@@ -79,7 +79,7 @@ def parse_run_flags(argv, description):
   if not args.category:
     raise UserError("--category is required, e.g. --category=person")
   if args.coordinator_address or args.num_processes:
-    import jax  # pylint: disable=import-outside-toplevel
+    import jax
     jax.distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
   cli.hide_accelerators_from_tensorflow()
   values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_lib.Config)}

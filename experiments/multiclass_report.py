@@ -95,9 +95,9 @@ def _verdicts(summary):
 
 
 def _gain_plot(summary, binary_rows, path, title):
-  import matplotlib  # pylint: disable=import-outside-toplevel
+  import matplotlib
   matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  import matplotlib.pyplot as plt
   ratios = summary["background_to_object"]
   if not any(ratios.values()):
     return False
@@ -138,11 +138,11 @@ def _examples_figure(runs, summary, data_dir, path, count=3):
   """``count`` images of the evaluated split: image | ground truth | each loss (lowest seed)."""
   if summary["dataset"] == "synthetic":
     return False
-  import matplotlib  # pylint: disable=import-outside-toplevel
+  import matplotlib
   matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-  from fcn_iou_jax import build, inference  # pylint: disable=import-outside-toplevel
-  from fcn_iou_jax.data import sources  # pylint: disable=import-outside-toplevel
+  import matplotlib.pyplot as plt
+  from fcn_iou_jax import build, inference
+  from fcn_iou_jax.data import sources
   source = sources.Source(summary["dataset"], data_dir=data_dir)
   split = "val" if "val" in source.available_splits() else "selection"
   labels = source.spec.labels

@@ -34,10 +34,10 @@ def main(argv):
   if args.out:
     cli.check_output_folder(os.path.dirname(args.out), f"--out={args.out}")
   # After parsing: these import TensorFlow, whose start-up lines would precede a flag error.
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  from tqdm import tqdm  # pylint: disable=import-outside-toplevel
-  from fcn_iou_jax import metrics, output_bound  # pylint: disable=import-outside-toplevel
-  from fcn_iou_jax.data import sources  # pylint: disable=import-outside-toplevel
+  import numpy as np
+  from tqdm import tqdm
+  from fcn_iou_jax import metrics, output_bound
+  from fcn_iou_jax.data import sources
   cli.hide_accelerators_from_tensorflow()
   source = sources.Source(args.dataset, data_dir=args.data_dir, prepared_dir=args.prepared_dir)
   labels = source.spec.labels

@@ -99,7 +99,7 @@ def main(argv):
   parser.add_argument("images", nargs="+", help="image files, up to 250 megapixels")
   args = parser.parse_args(argv)
   # After parsing: these import TensorFlow, whose start-up lines would precede a flag error.
-  from fcn_iou_jax import build, inference  # pylint: disable=import-outside-toplevel
+  from fcn_iou_jax import build, inference
   cli.hide_accelerators_from_tensorflow()
   images = {path: _read_reduced(path, args.max_side) for path in args.images}  # fail first
   config = build.load_config(args.workdir)

@@ -88,7 +88,7 @@ def ratios(dataset, data_dir, split):
   """Background:object ratio per category on ``split`` (void excluded), or {}."""
   if dataset == "synthetic":
     return {}
-  from fcn_iou_jax.data import sources  # pylint: disable=import-outside-toplevel
+  from fcn_iou_jax.data import sources
   try:
     source = sources.Source(dataset, data_dir=data_dir)
   except UserError as error:  # no data here: the report goes on without the ratios
@@ -236,9 +236,9 @@ def _table(dataset, summary, bound=None):
 
 
 def _gain_plot(summary, path, title):
-  import matplotlib  # pylint: disable=import-outside-toplevel
+  import matplotlib
   matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  import matplotlib.pyplot as plt
   rows = [r for r in summary if r["background_to_object"] and r["gain"]]
   if not rows:
     return False
@@ -263,11 +263,11 @@ def _gain_plot(summary, path, title):
 
 def _examples_figure(runs, data_dir, path):
   """One val image per category: image | ground truth | FCN_IoU | FCN_acc (lowest seed)."""
-  import matplotlib  # pylint: disable=import-outside-toplevel
+  import matplotlib
   matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-  from fcn_iou_jax import build, inference  # pylint: disable=import-outside-toplevel
-  from fcn_iou_jax.data import sources  # pylint: disable=import-outside-toplevel
+  import matplotlib.pyplot as plt
+  from fcn_iou_jax import build, inference
+  from fcn_iou_jax.data import sources
   chosen = {}
   for run in sorted(runs, key=lambda r: r["seed"]):
     chosen.setdefault((run["category"], run["loss"]), run)

@@ -222,10 +222,10 @@ def main(argv):
     minutes_left = left * sum(durations) / len(durations) / 60
     estimate = f"; {left} to go, about {minutes_left:.0f} min" if left else ""
     print(f"    finished in {durations[-1]:.0f} s{estimate}", flush=True)
-  # pylint: disable-next=import-outside-toplevel  # imports TensorFlow: only now
+  # imports TensorFlow: only now
   import report
   if GRIDS[args.grid][1] == [categories_lib.ALL]:
-    import multiclass_report  # pylint: disable=import-outside-toplevel
+    import multiclass_report
     multiclass_report.write_report(out_dir, report_dir, data_dir=args.data_dir)
   else:
     report.write_report(out_dir, report_dir, data_dir=args.data_dir)

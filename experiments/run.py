@@ -23,12 +23,12 @@ from fcn_iou_jax import cli
 if __name__ == "__main__":
   cli.set_up_process(huge_pages=True)  # ~1.2x faster XLA:CPU steps; before JAX starts
 
-import flags  # pylint: disable=wrong-import-position,wrong-import-order
+import flags  # pylint: disable=wrong-import-position,wrong-import-order  # after the set-up above
 
 
 def main(argv):
   config, workdir = flags.parse_run_flags(argv, __doc__)
-  from fcn_iou_jax import train  # pylint: disable=import-outside-toplevel  # imports TensorFlow
+  from fcn_iou_jax import train  # imports TensorFlow
   results = train.train_and_evaluate(config, workdir)
   score, name = ("miou", "mIoU") if "miou" in results["selection"] else ("iou", "IoU")
   summary = ", ".join(f"{split} {name} {results[split][score]:.4f}"

@@ -106,7 +106,7 @@ def largest_difference(a, b) -> float:
 
 
 def final_weights(workdir: str):
-  from fcn_iou_jax import checkpoints  # pylint: disable=import-outside-toplevel
+  from fcn_iou_jax import checkpoints
   state, _ = checkpoints.RunCheckpoints(workdir).restore("latest", None)
   return [np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(state)]
 

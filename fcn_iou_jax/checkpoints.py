@@ -111,7 +111,7 @@ class RunCheckpoints:
             state=ocp.args.StandardSave(state), progress=ocp.args.JsonSave(progress.to_json()),
             checksums=ocp.args.JsonSave({"crc32": array_checksums(state)})))
         manager.wait_until_finished()
-    except Exception as error:  # pylint: disable=broad-exception-caught
+    except Exception as error:  # pylint: disable=broad-exception-caught  # see the next line
       # TensorStore reports a full disk as a ValueError whose text carries the OS error.
       if "No space left on device" in str(error) or getattr(error, "errno", None) == errno.ENOSPC:
         _drop_closed_loop_reports()
@@ -138,7 +138,7 @@ class RunCheckpoints:
         continue
       try:
         restored = self.restore(which, template)
-      except Exception as error:  # pylint: disable=broad-exception-caught
+      except Exception as error:  # pylint: disable=broad-exception-caught  # see the next line
         # Damaged files fail in many ways inside Orbax and TensorStore; each means the same.
         damaged.append(f"{self._folder(which, step)} ({type(error).__name__})")
         continue

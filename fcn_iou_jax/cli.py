@@ -151,7 +151,7 @@ def set_up_process(*, huge_pages: bool = False):
 
 def hide_accelerators_from_tensorflow():
   """tf.data runs on the host; never let TensorFlow take GPU/TPU memory from JAX."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf
   tf.config.set_visible_devices([], "GPU")
   tf.config.set_visible_devices([], "TPU")
 
@@ -165,7 +165,7 @@ def degenerate_warning(split: str, scores: dict, category: str) -> str | None:
   names the better of the trivial predictions, the one the model did not clearly beat."""
   if scores.get("degenerate") is None:
     return None
-  from fcn_iou_jax import metrics  # pylint: disable=import-outside-toplevel  # JAX: not at start-up
+  from fcn_iou_jax import metrics  # JAX: not at start-up
   baselines = scores["baselines"]
   better = max(baselines, key=baselines.get)
   prediction = "every pixel" if better == "all_foreground" else "no pixel"

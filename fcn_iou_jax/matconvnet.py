@@ -51,7 +51,7 @@ def _average_image(net: dict):
 
 def read_matconvnet(path: str, layer_names) -> tuple[dict, tuple | None]:
   """``({name: {kernel [h, w, in, out] for BGR input, bias}}, BGR mean or None)``."""
-  import scipy.io  # pylint: disable=import-outside-toplevel
+  import scipy.io
   with open(path, "rb") as handle:
     if handle.read(len(HDF5_HEADER)) == HDF5_HEADER:
       raise UserError(f"{path}: a MATLAB v7.3 (HDF5) file, which scipy cannot read; re-save it "

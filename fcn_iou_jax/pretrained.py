@@ -54,7 +54,7 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
           from error
   if path.endswith((".pth", ".pt")):
     try:
-      import torch  # pylint: disable=import-outside-toplevel
+      import torch
     except ImportError as error:
       raise UserError(f"`init`: reading {path} needs torch (pip install torch), or convert it "
                       "to .npz with experiments/convert_weights.py") from error

@@ -63,7 +63,7 @@ def _check_config(config: Config, task: Task):
     raise UserError(f"`weight_decay`={config.weight_decay} must be 0 (none) or positive")
 
 
-def _claim_workdir(config: Config, workdir: str):
+def claim_workdir(config: Config, workdir: str):
   """Creates ``workdir`` with config.json, or refuses a run of an incompatible config there.
 
   A workdir without a checkpoint (a first run that failed before its first save) is not a
@@ -118,7 +118,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
 
 
 def _train_and_evaluate_in(config: Config, workdir: str, *, task: Task, init_weights) -> dict:
-  _claim_workdir(config, workdir)
+  claim_workdir(config, workdir)
   source = build_source(config)
 
   model = build_model(config)
@@ -265,7 +265,7 @@ def _save_due(minutes: float, last_save: float) -> bool:
   return bool(minutes) and time.monotonic() - last_save > 60 * minutes
 
 
-def _collapsed(best_iou: float, result: dict) -> bool:
+def collapsed(best_iou: float, result: dict) -> bool:
   """The model stopped predicting the category at all after it had learned some of it.
 
   With the soft-IoU loss this is the saturated-sigmoid failure: every pixel at p ~ 0 makes
@@ -291,7 +291,7 @@ def _evaluate_and_save(step, state, task, parallel, progress, store, log, evalua
   evaluations = (*(e for e in progress.evaluations if e["step"] < step), record)
   progress = dataclasses.replace(progress, evaluations=evaluations,
                                  train_images_per_sec=throughput.rate)
-  if (not task.multiclass and _collapsed(progress.best_score, result)
+  if (not task.multiclass and collapsed(progress.best_score, result)
       and progress.collapse_step is None):
     progress = dataclasses.replace(progress, collapse_step=step)
     log.write(step, "collapse", {"previous_best_iou": progress.best_score})

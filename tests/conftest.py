@@ -4,11 +4,10 @@ import os
 import pathlib
 
 import jax
+import pytest
 
 jax.config.update("jax_num_cpu_devices", 2)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import pytest  # pylint: disable=wrong-import-position
 
 # The real-data tests read a folder holding camvid/ (the SegNet copy) and voc/VOCdevkit/VOC2012.
 TEST_DATA = pathlib.Path(os.environ.get(

@@ -9,21 +9,20 @@ alone has a stop signal and process 0 alone a time-based save due: each prints w
 agreed on.
 """
 
+import os
 import sys
 
 import jax
+import numpy as np
 
 PROCESS_ID, NUM_PROCESSES, PORT, OUT, MODES = sys.argv[1:6]
 jax.config.update("jax_num_cpu_devices", 2 // int(NUM_PROCESSES))
 if int(NUM_PROCESSES) > 1:
   jax.distributed.initialize(f"localhost:{PORT}", int(NUM_PROCESSES), int(PROCESS_ID))
 
-import os  # pylint: disable=wrong-import-position
-
-import numpy as np  # pylint: disable=wrong-import-position
-
-import parallel_case  # pylint: disable=wrong-import-position
-from fcn_iou_jax import interrupts  # pylint: disable=wrong-import-position
+# pylint: disable=wrong-import-position  # the project's modules once the devices are set
+import parallel_case
+from fcn_iou_jax import interrupts
 
 for mode in MODES.split(","):
   params = parallel_case.run_parallel(mode, process_slice=(jax.process_index(),

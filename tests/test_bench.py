@@ -33,7 +33,7 @@ def test_train_step_and_huge_pages_benchmarks_write_their_rows(tmp_path):
 
 
 def test_a_crashing_pytorch_configuration_is_named_and_its_amx_off_fallback_used(monkeypatch):
-  from benchmarks import probes, train_step  # pylint: disable=import-outside-toplevel
+  from benchmarks import probes, train_step
   torch = pytest.importorskip("torch")
   del torch
   monkeypatch.setattr(train_step, "check_same_function", lambda *args, **kwargs: (0.0, 1.0))

@@ -176,9 +176,8 @@ def test_settings_added_later_take_their_defaults_when_resuming():
 
 
 def test_mismatched_workdir_is_refused_once_it_holds_a_checkpoint(tmp_path):
-  # pylint: disable=protected-access
-  train._claim_workdir(Config(**QUICK), str(tmp_path))
-  train._claim_workdir(Config(**dict(QUICK, loss="softmax")), str(tmp_path))  # no run yet
+  train.claim_workdir(Config(**QUICK), str(tmp_path))
+  train.claim_workdir(Config(**dict(QUICK, loss="softmax")), str(tmp_path))  # no run yet
   assert json.loads((tmp_path / "config.json").read_text())["loss"] == "softmax"
   (tmp_path / "checkpoints" / "latest" / "10").mkdir(parents=True)
   with pytest.raises(UserError, match=r"another config \(loss: 'softmax' -> 'iou'\)"):
@@ -356,11 +355,10 @@ def test_predict_writes_masks_and_overlays(trained_run, tmp_path):
 
 
 def test_collapse_is_recognised_only_after_learning():
-  # pylint: disable=protected-access
   silent = {"tp": 0, "fp": 0, "fn": 50}
-  assert train._collapsed(0.4, silent)
-  assert not train._collapsed(0.0, silent)  # never learned: not a collapse
-  assert not train._collapsed(0.4, {"tp": 3, "fp": 0, "fn": 50})
+  assert train.collapsed(0.4, silent)
+  assert not train.collapsed(0.0, silent)  # never learned: not a collapse
+  assert not train.collapsed(0.4, {"tp": 3, "fp": 0, "fn": 50})
 
 
 @pytest.mark.slow

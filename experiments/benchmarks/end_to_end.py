@@ -14,7 +14,7 @@ RUN_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 
 
 def bench_pipeline(camvid_dir, prepared_dir, batch_size, batches, step_images_per_sec):
-  from fcn_iou_jax.data import pipeline, sources  # pylint: disable=import-outside-toplevel
+  from fcn_iou_jax.data import pipeline, sources
   cli.hide_accelerators_from_tensorflow()
   source = sources.Source("camvid", data_dir=camvid_dir, prepared_dir=prepared_dir)
   labels = source.spec.labels
@@ -50,7 +50,7 @@ def bench_compile(batch_size):
 
 def bench_time_to_result(camvid_dir, init):
   """Wall time of one run.py training of reproduce.py's CPU protocol, from launch to results."""
-  import reproduce  # pylint: disable=import-outside-toplevel
+  import reproduce
   settings = dict(reproduce.PROTOCOLS["cpu"], init=init or "scratch")
   flags = reproduce.run_flags(settings, init)
   with tempfile.TemporaryDirectory() as workdir:

@@ -36,7 +36,7 @@ def _torch_loss_runners(probs, labels):
   """PyTorch autograd's value+gradient and PyTorch's own copy of the same bytes, or ``{}``
   without torch."""
   try:
-    import torch  # pylint: disable=import-outside-toplevel
+    import torch
   except ImportError:
     return {}
   torch_probs = torch.from_numpy(np.array(probs)).requires_grad_(True)
@@ -106,7 +106,7 @@ def _torch_multiclass_runners(probs, labels, mask):
   """PyTorch's value+gradient of the two multi-class forms users write, each checked against
   the JAX loss on the same inputs first; ``{}`` without torch."""
   try:
-    import torch  # pylint: disable=import-outside-toplevel
+    import torch
   except ImportError:
     return {}, {}
   num_classes = probs.shape[-1]

@@ -21,7 +21,7 @@ def step_probe(framework, batch_size, dtype, width_mult, size, conv_forms, steps
   """In this (fresh) process: ``steps`` + 1 train steps of ``framework``; prints the median
   seconds and minor page faults per step (the first, compiling step excluded) and the peak
   resident memory."""
-  import resource  # pylint: disable=import-outside-toplevel
+  import resource
   run = step_runners.make_step(framework, batch_size, dtype, width_mult, size, conv_forms)
   seconds, faults = [], []
   for _ in range(steps + 1):

@@ -35,8 +35,8 @@ class TorchStep:
   ``bfloat16+max-autotune`` (eager without one)."""
 
   def __init__(self, batch, dtype, width_mult):
-    import torch  # pylint: disable=import-outside-toplevel
-    import torch_reference  # pylint: disable=import-outside-toplevel
+    import torch
+    import torch_reference
     torch.set_num_threads(os.cpu_count())
     self.torch = torch
     device = common.torch_device(torch)

@@ -39,8 +39,8 @@ def _step_memory_mb(probe):
 def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, width_mult, size,
                      conv_forms, isolated=False, huge_pages=False):
   try:
-    import torch  # pylint: disable=import-outside-toplevel
-    import torch_reference  # pylint: disable=import-outside-toplevel
+    import torch
+    import torch_reference
   except ImportError:
     torch = None
   results = {"device": str(jax.devices()[0]), "size": list(size), "width_mult": width_mult,
