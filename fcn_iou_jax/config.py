@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from fcn_iou_jax.errors import UserError
+
 # Names of data.sources.DATASETS, here so that command lines can check --dataset before they
 # import TensorFlow (whose start-up lines would otherwise come before a flag error).
 DATASET_NAMES = ("voc2010", "voc2011", "voc2012", "camvid", "synthetic")
@@ -17,9 +19,17 @@ BACKBONE_NAMES = ("caffe", "torchvision")
 FC6_KERNELS = (1, 6)  # 1: the paper's literal 1x1 C6; 6: Long et al.'s (ImageNet fc6 fits)
 
 
-def setting(default, help_text: str, *, choices=None):
-  """A Config field: its default, the help its flag shows, and its allowed values (if few)."""
-  return dataclasses.field(default=default, metadata={"help": help_text, "choices": choices})
+def setting(default, help_text: str, *, choices=None, valid=None):
+  """A Config field: its default, the help its flag shows, its allowed values (if few) and
+  its range (``valid``: a test of the value and what it says, checked when a Config is made)."""
+  return dataclasses.field(default=default, metadata={"help": help_text, "choices": choices,
+                                                      "valid": valid})
+
+
+# Ranges of settings: (test, what a value must be).
+POSITIVE = (lambda value: value > 0, "positive")
+ZERO_OR_POSITIVE = (lambda value: value >= 0, "0 or positive")
+FRACTION = (lambda value: 0 <= value < 1, "in [0, 1)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,27 +52,28 @@ class Config:
       None, "random training crop HxW taken after the resize, e.g. 180x240 (default: none)")
   scale_jitter: float = setting(
       0.0, "not in the paper: rescale each training image by a random factor in "
-      "[1/(1+s), 1+s] before the crop (needs --crop_size; default 0: off)")
+      "[1/(1+s), 1+s] before the crop (needs --crop_size; default 0: off)",
+      valid=ZERO_OR_POSITIVE)
   colour_jitter: float = setting(
       0.0, "not in the paper: random brightness shift (up to this share of the range), "
-      "contrast and saturation factors in [1-s, 1+s] (default 0: off)")
+      "contrast and saturation factors in [1-s, 1+s] (default 0: off)", valid=FRACTION)
   class_aware_crops: bool = setting(
       False, "--category=all with --crop_size: centre each crop on a pixel of a class drawn "
       "uniformly among the image's classes (default: uniform crops)")
   synthetic_ratio: float = setting(
-      8.0, "synthetic data only: background:object pixel ratio of the disks")
+      8.0, "synthetic data only: background:object pixel ratio of the disks", valid=POSITIVE)
   synthetic_bar_ratio: float = setting(
       47.0, "synthetic data only: background:object pixel ratio of the bars (the second "
-      "object kind; 47: bars 4 rows high in a 96-row image)")
+      "object kind; 47: bars 4 rows high in a 96-row image)", valid=POSITIVE)
   # Model.
   backbone: str = setting("caffe", "AlexNet layout: caffe (Long et al.'s FCN) or torchvision",
                           choices=BACKBONE_NAMES)
   width_mult: float = setting(
-      1.0, "scales every channel count (below 1: a narrower, faster network)")
+      1.0, "scales every channel count (below 1: a narrower, faster network)", valid=POSITIVE)
   fc6_kernel: int = setting(
       6, "fc6 kernel: 6 (Long et al.; ImageNet fc6 weights fit) or 1 (the paper's literal 1x1 "
       "C6)", choices=FC6_KERNELS)
-  dropout_rate: float = setting(0.5, "dropout after fc6 and fc7 in training")
+  dropout_rate: float = setting(0.5, "dropout after fc6 and fc7 in training", valid=FRACTION)
   learn_upsampling: bool = setting(
       False, "train the stride-32 deconvolution instead of keeping it bilinear")
   init: str = setting(
@@ -82,24 +93,30 @@ class Config:
       choices=("none", "median_frequency"))
   optimizer: str = setting("sgd", "sgd (with momentum, the paper's) or adam",
                            choices=("sgd", "adam"))
-  learning_rate: float = setting(1e-4, "step size, fixed unless --warmup_steps")
+  learning_rate: float = setting(1e-4, "step size, fixed unless --warmup_steps",
+                                  valid=POSITIVE)
   warmup_steps: int = setting(
       0, "not in the paper: raise the learning rate linearly from 0 over this many steps "
-      "(default 0: the paper's fixed rate)")
-  momentum: float = setting(0.99, "SGD momentum (unused by adam)")
-  weight_decay: float = setting(5e-4, "L2 penalty on convolution kernels (not biases)")
+      "(default 0: the paper's fixed rate)", valid=ZERO_OR_POSITIVE)
+  momentum: float = setting(0.99, "SGD momentum (unused by adam)", valid=FRACTION)
+  weight_decay: float = setting(5e-4, "L2 penalty on convolution kernels (not biases)",
+                                valid=ZERO_OR_POSITIVE)
   batch_size: int = setting(
-      8, "global batch; binary runs: every batch holds at least one image with the category")
-  train_steps: int = setting(2000, "optimiser steps in all (a resumed run may raise it)")
+      8, "global batch; binary runs: every batch holds at least one image with the category",
+      valid=POSITIVE)
+  train_steps: int = setting(2000, "optimiser steps in all (a resumed run may raise it)",
+                             valid=POSITIVE)
   seed: int = setting(0, "initialisation, dropout and data order")
   # Evaluation, logging, parallelism.
   eval_every: int = setting(
-      200, "steps between evaluations on the selection split (the best is kept)")
-  eval_batch_size: int = setting(4, "images per evaluation batch")
-  log_every: int = setting(20, "steps between training-loss log lines")
+      200, "steps between evaluations on the selection split (the best is kept)",
+      valid=POSITIVE)
+  eval_batch_size: int = setting(4, "images per evaluation batch", valid=POSITIVE)
+  log_every: int = setting(20, "steps between training-loss log lines", valid=POSITIVE)
   checkpoint_minutes: float = setting(
       10.0, "also save the latest state this often, so that a killed run loses at most this "
-      "much (0: only at evaluations); SIGINT and SIGTERM save at once, then stop")
+      "much (0: only at evaluations); SIGINT and SIGTERM save at once, then stop",
+      valid=ZERO_OR_POSITIVE)
   parallel: str = setting(
       "pmap", "pmap (one replica per device) or jit (a NamedSharding data mesh)",
       choices=("pmap", "jit"))
@@ -111,6 +128,12 @@ class Config:
       "tuned", "how convolutions are computed: tuned (fastest on CPUs, and on an H100 in "
       "float32) or native (one XLA convolution per layer, meant for TPUs); the same function "
       "either way")
+
+  def __post_init__(self):
+    for field in dataclasses.fields(self):
+      valid, value = field.metadata["valid"], getattr(self, field.name)
+      if valid and not valid[0](value):
+        raise UserError(f"`{field.name}`={value} must be {valid[1]}")
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)

@@ -47,20 +47,6 @@ def _check_config(config: Config, task: Task):
                     f"{devices} devices")
   if config.batch_size // processes < 1:
     raise UserError("`batch_size` is smaller than the number of processes")
-  if config.train_steps < 1 or config.eval_every < 1 or config.log_every < 1:
-    raise UserError("`train_steps`, `eval_every` and `log_every` must be positive")
-  if config.checkpoint_minutes < 0:
-    raise UserError(f"`checkpoint_minutes`={config.checkpoint_minutes} must be 0 (only at "
-                    "evaluations) or positive")
-  if config.warmup_steps < 0:
-    raise UserError(f"`warmup_steps`={config.warmup_steps} must be 0 (no warm-up) or positive")
-  for flag, value in (("width_mult", config.width_mult), ("learning_rate", config.learning_rate)):
-    if not value > 0:
-      raise UserError(f"--{flag}={value} must be positive")
-  if not 0 <= config.dropout_rate < 1:
-    raise UserError(f"`dropout_rate`={config.dropout_rate} must be in [0, 1)")
-  if config.weight_decay < 0:
-    raise UserError(f"`weight_decay`={config.weight_decay} must be 0 (none) or positive")
 
 
 def claim_workdir(config: Config, workdir: str):

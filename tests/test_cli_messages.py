@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+import run
 from fcn_iou_jax import cli
 from fcn_iou_jax.errors import UserError
 
@@ -73,3 +74,24 @@ def test_a_preset_replaces_the_defaults_and_flags_override_it(capsys):
     flags.parse_run_flags(["--config=cpu", "--category=disk"], "")
   default, _ = flags.parse_run_flags(["--category=person", "--loss=iou"], "")
   assert (default.optimizer, default.learning_rate, default.momentum) == ("sgd", 1e-4, 0.99)
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--width_mult=0", "--width_mult=0.0 must be positive"),
+    ("--learning_rate=-1", "--learning_rate=-1.0 must be positive"),
+    ("--dropout_rate=1.5", "--dropout_rate=1.5 must be in [0, 1)"),
+    ("--momentum=1", "--momentum=1.0 must be in [0, 1)"),
+    ("--colour_jitter=1", "--colour_jitter=1.0 must be in [0, 1)"),
+    ("--weight_decay=-0.1", "--weight_decay=-0.1 must be 0 or positive"),
+    ("--checkpoint_minutes=-1", "--checkpoint_minutes=-1.0 must be 0 or positive"),
+    ("--train_steps=0", "--train_steps=0 must be positive"),
+    ("--eval_every=0", "--eval_every=0 must be positive"),
+    ("--image_size=big", "--image_size='big'"),
+    ("--conv_forms=fast", "argument --conv_forms: invalid choice: 'fast'"),
+])
+def test_a_setting_out_of_its_range_is_one_line_naming_its_flag(tmp_path, capsys, flag, message):
+  argv = ["--dataset=synthetic", "--category=disk", flag, f"--workdir={tmp_path / 'w'}"]
+  assert cli.run(run.main, argv) == 2
+  error = capsys.readouterr().err
+  assert error.startswith("error: ") and message in error and error.count("\n") == 1
+  assert not (tmp_path / "w").exists()

@@ -234,7 +234,7 @@ def test_scale_jitter_rescales_within_range_and_keeps_thin_positives():
   assert slopes.min() >= 1 / 1.5 - 0.05 and slopes.max() <= 1.5 + 0.05
   assert (slopes < 0.9).any() and (slopes > 1.1).any()  # both shrunk and enlarged
   assert np.mean(agreement) > 0.9  # labels stay on the object's (bilinear-blurred) pixels
-  with pytest.raises(UserError, match="`scale_jitter`=0.5: must be >= 0, and needs `crop_size`"):
+  with pytest.raises(UserError, match="`scale_jitter`=0.5 needs `crop_size`"):
     pipeline.make_train_dataset(_raw_examples(labels), category_id=1, void=255,
                                 image_size=(40, 60), batch_size=2, backbone="caffe", seed=0,
                                 scale_jitter=0.5)
@@ -258,8 +258,8 @@ def test_colour_jitter_changes_images_only_within_its_strength():
   # Brightness shifts by at most 0.2 of the range (51 levels); mid-grey has no contrast or
   # saturation to scale.
   assert np.abs(means).max() <= 0.2 * 255 + 1
-  with pytest.raises(UserError, match="`colour_jitter`=1.5: must be in"):
-    make(1.5)
+  with pytest.raises(UserError, match=r"`colour_jitter`=1.5 must be in \[0, 1\)"):
+    config.Config(colour_jitter=1.5)
 
 
 def test_eval_keeps_original_sizes_and_padding_never_counts():

