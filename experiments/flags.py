@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from typing import NamedTuple
 
 import protocols
 from fcn_iou_jax import cli, config as config_lib, losses
@@ -46,8 +47,14 @@ def _preset(argv) -> protocols.Preset | None:
   return protocols.load_preset(name) if name else None
 
 
-def parse_run_flags(argv, description):
-  """``(Config, workdir)`` from ``--flag=value`` arguments; UserError on any bad flag."""
+class RunFlags(NamedTuple):
+  config: config_lib.Config
+  workdir: str
+  force_eval: bool  # a finished run is evaluated again instead of printing its results
+
+
+def parse_run_flags(argv, description) -> RunFlags:
+  """:class:`RunFlags` from ``--flag=value`` arguments; UserError on any bad flag."""
   preset = _preset(argv)
   parser = cli.make_parser(description)
   parser.add_argument("--config", default=None,
@@ -69,6 +76,8 @@ def parse_run_flags(argv, description):
                            if key in defaults.__dataclass_fields__})
   parser.add_argument("--workdir", default=None,
                       help="run folder (default runs/<dataset>-<category>-<loss>)")
+  parser.add_argument("--force_eval", action="store_true",
+                      help="a finished run is scored again (default: its saved results)")
   parser.add_argument("--coordinator_address", default=None,
                       help="multi-host: host:port of process 0 (or set JAX's environment)")
   parser.add_argument("--num_processes", type=int, default=None,
@@ -97,4 +106,4 @@ def parse_run_flags(argv, description):
   workdir = args.workdir or os.path.join("runs", f"{config.dataset}-{config.category}-"
                                                  f"{config.loss}")
   cli.check_output_folder(workdir, f"--workdir={workdir}", make=False)
-  return config, workdir
+  return RunFlags(config, workdir, args.force_eval)

@@ -27,9 +27,9 @@ import flags  # pylint: disable=wrong-import-position,wrong-import-order  # afte
 
 
 def main(argv):
-  config, workdir = flags.parse_run_flags(argv, __doc__)
+  config, workdir, force_eval = flags.parse_run_flags(argv, __doc__)
   from fcn_iou_jax import train  # imports TensorFlow
-  results = train.train_and_evaluate(config, workdir)
+  results = train.train_and_evaluate(config, workdir, force_eval=force_eval)
   score, name = ("miou", "mIoU") if "miou" in results["selection"] else ("iou", "IoU")
   summary = ", ".join(f"{split} {name} {results[split][score]:.4f}"
                       for split in ("selection", "val", "test") if split in results)

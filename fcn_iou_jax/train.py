@@ -88,8 +88,9 @@ class _Throughput:
     return self.images / self.seconds if self.seconds else 0.0
 
 
-def train_and_evaluate(config: Config, workdir: str) -> dict:
-  """Trains per ``config`` in ``workdir`` (resuming if it holds a run); returns results."""
+def train_and_evaluate(config: Config, workdir: str, *, force_eval: bool = False) -> dict:
+  """Trains per ``config`` in ``workdir`` (resuming if it holds a run); returns results. A
+  finished run returns its saved results, or with ``force_eval`` is scored again."""
   task = build_task(config)
   _check_config(config, task)
   given_mean = config.input_mean
@@ -100,10 +101,12 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   os.makedirs(workdir, exist_ok=True)
   # One run per workdir; on several hosts, process 0 holds the lock for all.
   with (workdir_lock.hold(workdir) if jax.process_index() == 0 else contextlib.nullcontext()):
-    return _train_and_evaluate_in(config, workdir, task=task, init_weights=init_weights)
+    return _train_and_evaluate_in(config, workdir, task=task, init_weights=init_weights,
+                                  force_eval=force_eval)
 
 
-def _train_and_evaluate_in(config: Config, workdir: str, *, task: Task, init_weights) -> dict:
+def _train_and_evaluate_in(config: Config, workdir: str, *, task: Task, init_weights,
+                           force_eval: bool) -> dict:
   claim_workdir(config, workdir)
   source = build_source(config)
 
@@ -122,11 +125,11 @@ def _train_and_evaluate_in(config: Config, workdir: str, *, task: Task, init_wei
     print(f"Resuming {workdir} from step {int(host_state.step)}", flush=True)
   start_step = int(host_state.step)
   saved_results = run_log.read_json(os.path.join(workdir, "results.json"))
-  if (start_step >= config.train_steps and saved_results
+  if (start_step >= config.train_steps and saved_results and not force_eval
       and saved_results.get("steps") == config.train_steps):
     if jax.process_index() == 0:
       print(f"{workdir} has finished its {start_step} steps: these are its saved results "
-            "(experiments/evaluate.py scores a split again)", flush=True)
+            "(run.py --force_eval scores it again)", flush=True)
     return saved_results
   log = run_log.MetricsLog(workdir, resume_step=start_step)
 

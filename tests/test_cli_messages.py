@@ -62,17 +62,18 @@ def test_a_file_the_system_refuses_is_one_line_and_other_errors_stay_visible(cap
 def test_a_preset_replaces_the_defaults_and_flags_override_it(capsys):
   sweep = os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments", "configs",
                        "sweep.py")
-  config, _ = flags.parse_run_flags([f"--config={sweep}",
+  config, _, _ = flags.parse_run_flags([f"--config={sweep}",
                                      "--category=disk", "--batch_size=2"], "")
   assert (config.width_mult, config.optimizer, config.learning_rate, config.init) == (
       0.125, "adam", 3e-4, "scratch")
   assert config.batch_size == 2  # the flag, not the preset's 8
   assert "note:" not in capsys.readouterr().out  # the preset chose Adam
-  config, _ = flags.parse_run_flags(["--config=cpu", "--category=disk", "--init=w.npz"], "")
+  config, _, _ = flags.parse_run_flags(["--config=cpu", "--category=disk", "--init=w.npz"], "")
   assert config.crop_size == (180, 240) and config.init == "w.npz"  # parsed like the flag
   with pytest.raises(UserError, match=r"--config=cpu: its init=shared stands for weights"):
     flags.parse_run_flags(["--config=cpu", "--category=disk"], "")
-  default, _ = flags.parse_run_flags(["--category=person", "--loss=iou"], "")
+  default, _, force_eval = flags.parse_run_flags(["--category=person", "--loss=iou"], "")
+  assert not force_eval
   assert (default.optimizer, default.learning_rate, default.momentum) == ("sgd", 1e-4, 0.99)
 
 

@@ -405,3 +405,7 @@ def test_sigterm_saves_the_step_and_the_rerun_equals_the_uninterrupted_run(tmp_p
   again = train.train_and_evaluate(config, str(tmp_path / "stopped"))
   assert "has finished its 8 steps" in capsys.readouterr().out
   assert again == json.loads((tmp_path / "stopped" / "results.json").read_text())
+  (tmp_path / "stopped" / "results.json").unlink()  # scored again, written again
+  rescored = train.train_and_evaluate(config, str(tmp_path / "stopped"), force_eval=True)
+  assert "has finished" not in capsys.readouterr().out
+  assert rescored["val"] == whole["val"] and (tmp_path / "stopped" / "results.json").exists()
