@@ -22,6 +22,8 @@ def step_probe(framework, batch_size, dtype, width_mult, size, conv_forms, steps
   seconds and minor page faults per step (the first, compiling step excluded) and the peak
   resident memory."""
   import resource
+  if framework == "jax":
+    cli.use_xla_cpu_flags(dtype)  # as run.py does
   run = step_runners.make_step(framework, batch_size, dtype, width_mult, size, conv_forms)
   seconds, faults = [], []
   for _ in range(steps + 1):
