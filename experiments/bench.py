@@ -7,7 +7,7 @@
   python experiments/bench.py --only=train_step --batch_sizes=4 --isolated --huge_pages
   # At the CPU protocol's network and crop batch (reproduce.py --protocol=cpu):
   python experiments/bench.py --only=train_step --width_mult=0.25 --size=180x240 --batch_sizes=8
-  python experiments/bench.py --only=pipeline --camvid_dir=../shared/data/camvid
+  python experiments/bench.py --only=pipeline --camvid_dir=/path/to/CamVid
   # Wall time of one CPU-protocol run (reproduce.py's preset, CamVid road, IoU loss):
   python experiments/bench.py --only=time_to_result --init=runs/.../shared_backbone.npz
 
@@ -61,7 +61,9 @@ def main(argv):
                       help="train step with --isolated: run both frameworks' processes with "
                            "glibc's transparent huge pages (cli.env_with_huge_pages)")
   parser.add_argument("--memory", action="store_true", help="also peak RSS per framework")
-  parser.add_argument("--camvid_dir", default=os.path.join("..", "shared", "data", "camvid"))
+  parser.add_argument("--camvid_dir", default=None,
+                      help="pipeline, time_to_result: the CamVid folder (default: the "
+                           "default data folder, $FCN_IOU_DATA_DIR/camvid)")
   parser.add_argument("--prepared_dir", default=None)
   parser.add_argument("--init", default=None,
                       help="time_to_result: the shared backbone .npz (default: from scratch)")

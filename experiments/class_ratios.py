@@ -1,7 +1,7 @@
 """Background:object pixel ratio per category (the paper's Table 2), void pixels excluded.
 
-  python experiments/class_ratios.py --dataset=camvid --data_dir=../shared/data/camvid
-  python experiments/class_ratios.py --dataset=voc2012 --data_dir=../shared/data/voc --json
+  python experiments/class_ratios.py --dataset=camvid --data_dir=/path/to/CamVid
+  python experiments/class_ratios.py --dataset=voc2012 --data_dir=/path/to/VOCdevkit --json
 """
 
 import json

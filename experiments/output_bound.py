@@ -6,7 +6,7 @@ through the model's fixed bilinear deconvolution; the fitted masks are scored li
 ceiling, which this lower-bounds: a category far below it is limited by its features, one
 near it by the output's resolution.
 
-  python experiments/output_bound.py --dataset=camvid --data_dir=../shared/data/camvid \\
+  python experiments/output_bound.py --dataset=camvid --data_dir=/path/to/CamVid \\
       --split=val --categories=road,building,pole,sign_symbol,fence
 """
 

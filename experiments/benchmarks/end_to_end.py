@@ -50,13 +50,14 @@ def bench_compile(batch_size):
 
 def bench_time_to_result(camvid_dir, init):
   """Wall time of one run.py training of reproduce.py's CPU protocol, from launch to results."""
+  import protocols
   import reproduce
-  settings = dict(reproduce.PROTOCOLS["cpu"], init=init or "scratch")
+  settings = dict(protocols.load_preset("cpu").settings, init=init or "scratch")
   flags = reproduce.run_flags(settings, init)
+  flags += [f"--data_dir={camvid_dir}"] if camvid_dir else []
   with tempfile.TemporaryDirectory() as workdir:
-    command = [sys.executable, RUN_SCRIPT, *flags,
-               "--dataset=camvid", "--category=road", "--loss=iou", f"--data_dir={camvid_dir}",
-               f"--workdir={workdir}", "--log_every=100"]
+    command = [sys.executable, RUN_SCRIPT, *flags, "--dataset=camvid", "--category=road",
+               "--loss=iou", f"--workdir={workdir}", "--log_every=100"]
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
