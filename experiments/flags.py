@@ -87,6 +87,8 @@ def parse_run_flags(argv, description) -> RunFlags:
   args = parser.parse_args(argv)
   if not args.category:
     raise UserError("--category is required, e.g. --category=person")
+  # The process set-up the run's settings decide, before JAX starts.
+  cli.use_xla_cpu_flags(args.dtype)
   if args.coordinator_address or args.num_processes:
     import jax
     jax.distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)

@@ -28,7 +28,6 @@ import flags  # pylint: disable=wrong-import-position,wrong-import-order  # afte
 
 def main(argv):
   config, workdir, force_eval = flags.parse_run_flags(argv, __doc__)
-  cli.use_xla_cpu_flags(config.dtype)  # before JAX computes anything
   from fcn_iou_jax import train  # imports TensorFlow
   results = train.train_and_evaluate(config, workdir, force_eval=force_eval)
   score, name = ("miou", "mIoU") if "miou" in results["selection"] else ("iou", "IoU")

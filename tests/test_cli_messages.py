@@ -11,6 +11,13 @@ from fcn_iou_jax.errors import UserError
 import flags
 
 
+@pytest.fixture(autouse=True)
+def _xla_flags_restored(monkeypatch):
+  """Parsing run flags sets XLA_FLAGS for the process: restored after each test, so that
+  processes other tests start do not inherit it."""
+  monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
+
+
 def test_a_degenerate_split_warns_in_one_line_and_a_learned_one_does_not():
   scores = {"iou": 0.0091, "degenerate": "all_foreground",
             "baselines": {"all_foreground": 0.0091, "all_background": 0.0}}
