@@ -192,7 +192,8 @@ def compare(reference: str, soaked: str, tally: dict) -> dict:
 
 def main(argv):
   parser = cli.make_parser(__doc__)
-  parser.add_argument("--kills", type=cli.positive(int, "kills"), default=20, help="kills to survive")
+  parser.add_argument("--kills", type=cli.positive(int, "kills"), default=20,
+                      help="kills to survive")
   parser.add_argument("--damage", type=float, default=0.3,
                       help="chance of damaging the latest checkpoint after a kill")
   parser.add_argument("--train_steps", type=cli.positive(int, "train_steps"), default=400,
@@ -210,7 +211,8 @@ def main(argv):
         "metrics lines lost "
         f"{summary['lines_lost']}, written twice {summary['lines_written_twice']}; largest "
         "difference from the uninterrupted run: metrics "
-        f"{summary['largest_metrics_difference']:.3g}, scores {summary['largest_results_difference']:.3g}, weights "
+        f"{summary['largest_metrics_difference']:.3g}, scores "
+        f"{summary['largest_results_difference']:.3g}, weights "
         f"{summary['largest_weight_difference']:.3g}")
 
 

@@ -190,7 +190,7 @@ class RunCheckpoints:
       step = manager.latest_step()
       try:
         return self.restore("best", template)
-      except Exception as error:  # pylint: disable=broad-exception-caught  # as in restore_to_resume
+      except Exception as error:  # pylint: disable=broad-exception-caught  # see restore_to_resume
         manager.reload()
         if manager.latest_step() == step:
           raise UserError(f"the best checkpoint {self._folder('best', step)} cannot be read "

@@ -100,8 +100,8 @@ def test_a_step_damaged_twice_is_set_aside_twice(tmp_path, capsys):
   store.save("best", 5, {"w": np.full(3, 5.0, np.float32)}, checkpoints.Progress(best_step=5))
   latest = tmp_path / "checkpoints" / "latest"
   for _ in range(2):  # resumed from step 5, the run saves step 10 again, damaged again
-    checkpoints.RunCheckpoints(str(tmp_path)).save("latest", 10, {"w": np.full(3, 10.0, np.float32)},
-               checkpoints.Progress(best_step=5))
+    checkpoints.RunCheckpoints(str(tmp_path)).save(
+        "latest", 10, {"w": np.full(3, 10.0, np.float32)}, checkpoints.Progress(best_step=5))
     (latest / "10" / "state" / "_METADATA").write_text("{not json")
     state, _ = checkpoints.RunCheckpoints(str(tmp_path)).restore_to_resume(template)
     assert float(state["w"][0]) == 5.0

@@ -44,7 +44,8 @@ class LabelSpace:
   def category_ids(self, names: str, *, dataset: str, setting: str) -> dict[str, int]:
     """Each name of the comma-separated ``names`` with its id; UserError as
     :meth:`category_id` on the first unknown one."""
-    return {name: self.category_id(name, dataset=dataset, setting=setting) for name in names.split(",")}
+    return {name: self.category_id(name, dataset=dataset, setting=setting)
+            for name in names.split(",")}
 
 
 def voc_palette(count: int) -> tuple[tuple[int, int, int], ...]:

@@ -171,7 +171,8 @@ def _augmented_stream(examples, *, seed: int, stream: int, backbone: str, input_
 
 
 def make_train_dataset(examples, *, category_id: int | None, void: int, image_size,
-                       batch_size: int, backbone: str, seed: int, category_name: str = "the category", crop_size=None,
+                       batch_size: int, backbone: str, seed: int,
+                       category_name: str = "the category", crop_size=None,
                        scale_jitter: float = 0.0, colour_jitter: float = 0.0, input_mean=None,
                        skip_batches: int = 0, class_aware_crops: bool = False):
   """Infinite training batches; in binary mode with at least one positive image each.
