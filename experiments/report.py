@@ -111,12 +111,18 @@ def summarise(runs, data_dir=None):
   groups = collections.defaultdict(lambda: collections.defaultdict(list))
   for run in runs:
     groups[_key(run)][run["loss"]].append(run)
-  split_ratios = {split: ratios(dataset, data_dir, split) for split in ("train", "val", "test")}
-  split_ratios["selection"] = split_ratios["train"]  # the selection images come from train
+  computed = {}
+
+  def split_ratios(split):  # read once per split, and only for a split that needs it
+    source_split = "train" if split == "selection" else split  # selection images are train's
+    if source_split not in computed:
+      computed[source_split] = ratios(dataset, data_dir, source_split)
+    return computed[source_split]
+
   summary = []
   for (category, synthetic_ratio), by_loss in sorted(groups.items(),
                                                      key=lambda kv: (kv[0][0], kv[0][1] or 0)):
-    ratio = synthetic_ratio if synthetic_ratio is not None else split_ratios["train"].get(category)
+    ratio = synthetic_ratio if synthetic_ratio is not None else split_ratios("train").get(category)
     label = category if synthetic_ratio is None else f"{category} at {synthetic_ratio:g}:1"
     row = {"category": category, "label": label, "background_to_object": ratio}
     for loss, members in by_loss.items():
@@ -129,10 +135,11 @@ def summarise(runs, data_dir=None):
                                 if m.get("collapse_step")]
     row["by_split"] = {}
     for split in _scored_splits(by_loss):
-      split_ratio = (synthetic_ratio if synthetic_ratio is not None
-                     else split_ratios[split].get(category))
-      baseline = _recorded_all_foreground(by_loss, split) or (
-          1.0 / (1.0 + split_ratio) if split_ratio else None)
+      baseline = _recorded_all_foreground(by_loss, split)
+      if not baseline:  # none recorded (runs of earlier versions)
+        split_ratio = (synthetic_ratio if synthetic_ratio is not None
+                       else split_ratios(split).get(category))
+        baseline = 1.0 / (1.0 + split_ratio) if split_ratio else None
       best = max((row[l][split]["iou"][0] for l in by_loss if row[l][split]["iou"]), default=0)
       row["by_split"][split] = {
           "all_foreground": baseline, "learned": best > (baseline or 0.0) + LEARNED_MARGIN,
