@@ -89,8 +89,7 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
       if torch is not None:
         # Equal precision first: PyTorch's fastest configuration in the same dtype (eager,
         # compiled, or without AMX where AMX crashes); then its fastest of all that run.
-        same = {name: value for name, value in working.items()
-                if _label(name).split(" ")[0].split("+")[0] == dtype}
+        same = {name: value for name, value in working.items() if _dtype(name) == dtype}
         equal = min(same, key=same.get) if same else None
         row["torch_equal_precision"] = _label(equal) if equal else "failed"
         row["torch_equal_precision_images_per_sec"] = (
@@ -127,6 +126,11 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
 # PyTorch's oneDNN without its AMX kernels (AVX-512 bfloat16 instead).
 AMX_OFF = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}
 AMX_OFF_SUFFIX = "_amx_off"
+
+
+def _dtype(name: str) -> str:
+  """``torch_bfloat16_amx_off``, ``torch_float32+default`` -> ``bfloat16``, ``float32``."""
+  return name[len("torch_"):].partition("+")[0].removesuffix(AMX_OFF_SUFFIX)
 
 
 def _label(name: str) -> str:
