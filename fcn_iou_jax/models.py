@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fcn_iou_jax import geometry, upsample
-from fcn_iou_jax.kernels import convolution, pooling
+from fcn_iou_jax.kernels import convolution, pooling, zero_padding
 
 INPUT_PAD = 100  # FCN pads conv1's input by 100 px so that small inputs still score.
 UPSAMPLE_STRIDE = 32
@@ -114,6 +114,10 @@ def local_response_norm(x, *, size=5, alpha=1e-4, beta=0.75, k=1.0):
   return x * jnp.power(k + (alpha / size) * window_sum, -beta)
 
 
+def _normalized(x, lrn: bool):
+  return local_response_norm(x) if lrn else x
+
+
 class Conv(nn.Module):
   """2-D convolution (NHWC, HWIO kernel ``[kh, kw, C_in / groups, C_out]``) plus bias, computed
   by :func:`kernels.convolution.conv2d` in the given ``forms``."""
@@ -173,12 +177,12 @@ class FCN32s(nn.Module):
       pad = spec.pad + (INPUT_PAD if index == 0 else 0)
       init = nn.initializers.variance_scaling(
           2.0 / (INPUT_STD[self.backbone] ** 2 if index == 0 else 1.0), "fan_in", "normal")
-      x = Conv(scaled_channels(spec.features, self.width_mult, spec.groups), spec.kernel,
-               spec.stride, pad, spec.groups, self.dtype, self.conv_forms, kernel_init=init,
-               name=spec.name)(x)
-      x = nn.relu(x)
-      if spec.lrn:
-        x = local_response_norm(x)
+      conv = Conv(scaled_channels(spec.features, self.width_mult, spec.groups), spec.kernel,
+                  spec.stride, 0, spec.groups, self.dtype, self.conv_forms, kernel_init=init,
+                  name=spec.name)
+      layer = lambda z, conv=conv, lrn=spec.lrn: _normalized(nn.relu(conv(z)), lrn)
+      # conv1's wide zero padding: computed only where the input reaches (zero_padding).
+      x = zero_padding.on_zero_padded(layer, x, pad=pad, kernel=spec.kernel, stride=spec.stride)
       if spec.pool:
         x = pooling.max_pool(x)
     fc_features = scaled_channels(FC_FEATURES, self.width_mult)

@@ -6,10 +6,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import signal
 
 from fcn_iou_jax import models, pretrained
 from fcn_iou_jax.errors import UserError
+
+import conv1_reference
 
 
 def _synthetic_state(params, rng, *, fc6_kernel=6):
@@ -44,12 +45,13 @@ def test_conv1_output_equals_scipy_correlation(tmp_path, model_and_params):
   _, state_vars = model.apply({"params": loaded}, jnp.asarray(image[None]),
                               capture_intermediates=lambda mdl, _: mdl.name == "conv1")
   conv1 = np.asarray(state_vars["intermediates"]["conv1"]["__call__"][0][0])
-  padded = np.pad(image, [(100, 100), (100, 100), (0, 0)])
   weight, bias = state["features.0.weight"], state["features.0.bias"]
+  filters_hwio = weight.transpose(2, 3, 1, 0)
   for out_channel in (0, 5, weight.shape[0] - 1):
-    reference = sum(signal.correlate(padded[..., c], weight[out_channel, c], mode="valid")
-                    for c in range(3))[::4, ::4] + bias[out_channel]
-    np.testing.assert_allclose(conv1[..., out_channel], reference, rtol=1e-4, atol=1e-3)
+    reference = conv1_reference.correlate_conv1(image, filters_hwio, bias, out_channel)
+    np.testing.assert_allclose(conv1[..., out_channel],
+                               conv1_reference.reached(reference, image.shape),
+                               rtol=1e-4, atol=1e-3)
 
 
 def test_fc6_surgery_equals_the_fully_connected_layer(model_and_params):

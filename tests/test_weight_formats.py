@@ -12,12 +12,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.io
-from scipy import signal
 
 from fcn_iou_jax import build, models, pretrained
 from fcn_iou_jax.config import Config
 from fcn_iou_jax.data import pipeline
 from fcn_iou_jax.errors import UserError
+
+import conv1_reference
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7")
@@ -76,13 +77,6 @@ def _conv1_of(model, params, image_uint8, input_mean):
   return np.asarray(state["intermediates"]["conv1"]["__call__"][0][0]), np.asarray(logits)
 
 
-def _correlate_conv1(image, filters_hwio, bias, out_channel):
-  """Caffe/MatConvNet conv1: cross-correlation, FCN's 100-px input padding, stride 4."""
-  padded = np.pad(image, [(100, 100), (100, 100), (0, 0)])
-  return sum(signal.correlate(padded[..., c], filters_hwio[:, :, c, out_channel], mode="valid")
-             for c in range(3))[::4, ::4] + bias[out_channel]
-
-
 @pytest.mark.slow
 def test_matconvnet_file_loads_with_rgb_input_and_its_mean(tmp_path, model_and_params):
   model, params = model_and_params
@@ -99,8 +93,9 @@ def test_matconvnet_file_loads_with_rgb_input_and_its_mean(tmp_path, model_and_p
   rgb_input = image.astype(np.float64) - MEAN_RGB  # MatConvNet: RGB minus averageImage
   filters, bias = weights_rgb["conv1"]
   for out_channel in (0, filters.shape[-1] - 1):
+    reference = conv1_reference.correlate_conv1(rgb_input, filters, bias, out_channel)
     np.testing.assert_allclose(conv1[..., out_channel],
-                               _correlate_conv1(rgb_input, filters, bias, out_channel),
+                               conv1_reference.reached(reference, image.shape),
                                rtol=1e-4, atol=2e-2)
   equivalent = pretrained.load_alexnet_into(params, _torch_keys(weights_bgr))
   _, expected_logits = _conv1_of(model, equivalent, image, mean)
@@ -164,10 +159,11 @@ def test_caffemodel_loads_in_caffe_layout_with_bgr_input(tmp_path, model_and_par
   bgr_input = image[..., ::-1].astype(np.float64) - np.array(pipeline.CAFFE_BGR_MEAN)
   weight, bias = caffe_weights["conv1"]  # [out, in, h, w]
   for out_channel in (0, weight.shape[0] - 1):
-    np.testing.assert_allclose(
-        conv1[..., out_channel],
-        _correlate_conv1(bgr_input, weight.transpose(2, 3, 1, 0), bias, out_channel),
-        rtol=1e-4, atol=2e-2)
+    reference = conv1_reference.correlate_conv1(bgr_input, weight.transpose(2, 3, 1, 0), bias,
+                                                out_channel)
+    np.testing.assert_allclose(conv1[..., out_channel],
+                               conv1_reference.reached(reference, image.shape),
+                               rtol=1e-4, atol=2e-2)
   _, expected_logits = _conv1_of(model, pretrained.load_alexnet_into(params, state), image, None)
   np.testing.assert_allclose(logits, expected_logits, rtol=1e-5, atol=1e-5)
 
