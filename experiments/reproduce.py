@@ -68,8 +68,9 @@ def shared_backbone(out_dir: str, settings: dict, dataset: str, data_dir: str | 
   if os.path.exists(os.path.join(workdir, "results.json")):
     print(f"shared backbone: {workdir} (pre-trained before)", flush=True)
     return workdir
-  network = {key: settings[key] for key in ("backbone", "width_mult", "fc6_kernel", "image_size",
-                                             "crop_size", "scale_jitter", "colour_jitter")}
+  network = {key: settings.get(key) for key in ("backbone", "width_mult", "fc6_kernel",
+                                                 "image_size", "crop_size", "scale_jitter",
+                                                 "colour_jitter", "dtype")}
   command = [sys.executable, os.path.join(os.path.dirname(__file__), "run.py"),
              f"--dataset={dataset}", f"--workdir={workdir}", "--log_every=50",
              *[f"--{key}={value}" for key, value in {**network, **protocols.BACKBONE}.items()
@@ -78,10 +79,21 @@ def shared_backbone(out_dir: str, settings: dict, dataset: str, data_dir: str | 
   steps = protocols.BACKBONE["train_steps"]
   print(f"shared backbone: pre-training {workdir} ({steps} steps)", flush=True)
   start = time.time()
-  if subprocess.run(command, check=False, env=cli.env_with_huge_pages()).returncode != 0:
+  if subprocess.run(command, check=False, env=run_environment(out_dir)).returncode != 0:
     raise UserError(f"{workdir}: the backbone's run.py failed; rerun to resume")
   print(f"    finished in {time.time() - start:.0f} s", flush=True)
   return workdir
+
+
+def run_environment(out_dir: str) -> dict:
+  """The environment of the grid's run.py processes: glibc huge pages
+  (:func:`cli.env_with_huge_pages`) and one XLA compilation cache for the grid
+  (``OUT/<grid>-<protocol>/xla_cache``), so that runs whose shapes and loss agree compile
+  their steps once (a user's own ``JAX_COMPILATION_CACHE_DIR`` wins)."""
+  env = cli.env_with_huge_pages()
+  env.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.abspath(os.path.join(out_dir,
+                                                                           "xla_cache")))
+  return env
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -166,6 +178,10 @@ def main(argv):
   parser.add_argument("--colour_jitter", type=float, default=None,
                       help="override: random brightness/contrast/saturation strength "
                            "(backbone included)")
+  parser.add_argument("--dtype", default=None,
+                      choices=config.Config.__dataclass_fields__["dtype"].metadata["choices"],
+                      help="override the protocol's operand dtype of the convolutions (the "
+                           "backbone's too, when the grid pre-trains it)")
   parser.add_argument("--out", default="runs/reproduce",
                       help="runs go to OUT/<grid>-<protocol>/")
   parser.add_argument("--report", default=None,
@@ -187,7 +203,7 @@ def main(argv):
     settings["fc6_kernel"] = args.fc6_kernel
   if args.image_size:
     settings["image_size"] = f"{args.image_size[0]}x{args.image_size[1]}"
-  for key in ("scale_jitter", "colour_jitter"):
+  for key in ("scale_jitter", "colour_jitter", "dtype"):
     if getattr(args, key) is not None:
       settings[key] = getattr(args, key)
   # JSON's own round trip, so that the record compares equal to the one read back later.
@@ -214,7 +230,7 @@ def main(argv):
     start = time.time()
     command = [sys.executable, os.path.join(os.path.dirname(__file__), "run.py"), *flags,
                *run_specific, f"--workdir={workdir}", "--log_every=50"]
-    finished = subprocess.run(command, check=False, env=cli.env_with_huge_pages())
+    finished = subprocess.run(command, check=False, env=run_environment(out_dir))
     if finished.returncode != 0:
       raise UserError(f"{workdir}: run.py exited with {finished.returncode}; rerun to resume")
     durations.append(time.time() - start)

@@ -102,16 +102,19 @@ def upsampling_matrices(backbone: str, fc6_kernel: int, scores_size, out_size):
                for n_in, n_out in zip(scores_size, out_size))
 
 
-def local_response_norm(x, *, size=5, alpha=1e-4, beta=0.75, k=1.0):
-  r"""Caffe's across-channel LRN: ``b_c = a_c / (k + alpha/size * sum_{|c'-c|<=size//2} a_c'^2)^beta``.
+def local_response_norm(x, *, size=5, alpha=1e-4, k=1.0):
+  r"""Caffe's across-channel LRN with its beta = 3/4:
+  ``b_c = a_c / (k + alpha/size * sum_{|c'-c|<=size//2} a_c'^2)^(3/4)``.
 
   The windowed sum over channels is a matmul with a 0/1 band matrix: on CPU its gradient is
-  four times faster than that of a sum of shifted slices.
+  four times faster than that of a sum of shifted slices. ``t^(-3/4) = r * sqrt(r)`` with
+  ``r = 1/sqrt(t)``: a third of the time of ``pow`` with its gradient on CPU.
   """
   channels = np.arange(x.shape[-1])
   band = (np.abs(channels[:, None] - channels[None, :]) <= size // 2).astype(np.float32)
   window_sum = jnp.einsum("bhwc,cd->bhwd", jnp.square(x), band.astype(x.dtype))
-  return x * jnp.power(k + (alpha / size) * window_sum, -beta)
+  inverse_root = jax.lax.rsqrt(k + (alpha / size) * window_sum)
+  return x * inverse_root * jnp.sqrt(inverse_root)
 
 
 def _normalized(x, lrn: bool):
