@@ -58,3 +58,21 @@ def test_a_crashing_pytorch_configuration_is_named_and_its_amx_off_fallback_used
   assert float32["ratio_equal_precision"] == pytest.approx(2.0)
   assert results["failed"] == {"torch_bfloat16 at batch 4": "malloc_consolidate(): unaligned "
                                "fastbin chunk detected (killed by SIGABRT)"}
+
+
+def test_matmul_flops_count_products_and_convolutions_by_their_definition():
+  import jax
+  import jax.numpy as jnp
+  from benchmarks import utilisation
+  flops = lambda f, *args: utilisation.matmul_flops(jax.make_jaxpr(f)(*args).jaxpr)
+  x, w = jnp.ones((3, 4)), jnp.ones((4, 5))
+  assert flops(jax.jit(jnp.dot), x, w) == 2 * 3 * 5 * 4  # inside a jit
+  images, kernel = jnp.ones((2, 6, 7, 4)), jnp.ones((3, 3, 2, 6))  # 2 groups of 2 channels
+  conv = lambda images, kernel: jax.lax.conv_general_dilated(
+      images, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+      feature_group_count=2)
+  forward = 2 * (2 * 6 * 7 * 6) * (3 * 3 * 2)  # every output: one 3x3 filter on 2 channels
+  assert flops(conv, images, kernel) == forward
+  # Training: the forward pass, the kernel's gradient and the input's, each as many products.
+  loss = lambda kernel, images: jnp.sum(conv(images, kernel) ** 2)
+  assert flops(jax.grad(loss, argnums=(0, 1)), kernel, images) == 3 * forward
