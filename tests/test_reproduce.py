@@ -1,6 +1,7 @@
 """The reproduction grid's planning and its report, on hand-made results (no training)."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -342,3 +343,27 @@ def test_report_ratios_count_every_labelled_pixel_of_the_split(tmp_path):
   for class_id, name in ((3, "road"), (2, "pole")):
     objects = (counted == class_id).sum()
     assert ratios[name] == pytest.approx((counted.size - objects) / objects)
+
+
+def test_compare_grids_tests_mean_differences_against_two_standard_errors(tmp_path, capsys):
+  import compare_grids
+  def summary(road_iou, fence_iou):
+    return {"rows": [{"category": "road", "iou": {"val": {"iou": road_iou}}},
+                     {"category": "fence", "iou": {"val": {"iou": fence_iou}},
+                      "softmax": {"val": {"iou": [0.1, 0.0, 3]}}}]}
+  a = summary([0.80, 0.03, 3], [0.30, 0.06, 3])
+  b = summary([0.86, 0.03, 3], [0.20, 0.06, 3])
+  rows = compare_grids.compare(a, b)
+  assert [(r["category"], r["loss"]) for r in rows] == [("road", "iou"), ("fence", "softmax"),
+                                                         ("fence", "iou")]
+  road, fence_softmax, fence = rows
+  assert fence_softmax["difference"] == 0 and fence_softmax["within_spread"]
+  # road: +0.06 against sqrt(2 * 0.03^2 / 3) = 0.0245 -> 2.45 standard errors apart
+  assert math.isclose(road["difference"], 0.06) and not road["within_spread"]
+  assert math.isclose(road["standard_error"], math.sqrt(2 * 0.03 ** 2 / 3))
+  # fence: -0.10 against 0.049 -> 2.04 standard errors: outside; half of it would be inside
+  assert not fence["within_spread"]
+  assert compare_grids.compare(a, summary([0.86, 0.03, 3], [0.25, 0.06, 3]))[2]["within_spread"]
+  (tmp_path / "a.json").write_text(json.dumps(a))
+  assert cli.run(compare_grids.main, [str(tmp_path / "a.json"), str(tmp_path / "none.json")]) == 2
+  assert capsys.readouterr().err.strip().endswith("none.json: no such file")
