@@ -433,3 +433,26 @@ def test_synthetic_kinds_have_the_pixel_shares_they_are_set_to(disk_ratio, bar_r
   bar_heights = {int((label == 2).any(axis=1).sum()) for label in labels if (label == 2).any()}
   expected = round(spec.height / (1 + bar_ratio) / synthetic.BAR_RATE)
   assert bar_heights <= {expected}  # rows a disk covers do not count as bar rows
+
+
+def test_compact_camvid_copy_reads_like_the_original(tmp_path):
+  import compact_camvid
+  root = fake_data.make_camvid(tmp_path / "camvid", counts=(("train", 3), ("val", 2)))
+  rows, cols = np.mgrid[:36, :48]
+  images = sorted((root / "train").iterdir()) + sorted((root / "val").iterdir())
+  for index, path in enumerate(images):
+    smooth = np.stack([rows * 5 + index, cols * 4, (rows + cols) * 3], -1)  # a photo-like image
+    Image.fromarray(smooth.astype(np.uint8)).save(path)
+  counts = compact_camvid.compact_copy(str(root), str(tmp_path / "compact"), quality=95)
+  assert counts == {"train": 3, "val": 2}
+  original, compact = (sources.Source("camvid", data_dir=str(folder),
+                                      prepared_dir=str(tmp_path / f"p-{folder.name}"))
+                       for folder in (root, tmp_path / "compact"))
+  for split in ("train", "val"):
+    pairs = zip(*(sorted(source.examples(split).as_numpy_iterator(),
+                         key=lambda e: e["image_id"]) for source in (original, compact)))
+    for before, after in pairs:
+      assert before["image_id"] == after["image_id"]
+      np.testing.assert_array_equal(after["label"], before["label"])  # labels are exact
+      difference = np.abs(after["image"].astype(int) - before["image"].astype(int))
+      assert 0 < difference.mean() < 2  # JPEG: close, not equal
