@@ -9,7 +9,7 @@ import os
 from typing import NamedTuple
 
 import protocols
-from fcn_iou_jax import cli, config as config_lib, losses
+from fcn_iou_jax import cli, config as config_lib, losses, precision
 from fcn_iou_jax.kernels import convolution
 from fcn_iou_jax.errors import UserError
 
@@ -87,13 +87,21 @@ def parse_run_flags(argv, description) -> RunFlags:
   args = parser.parse_args(argv)
   if not args.category:
     raise UserError("--category is required, e.g. --category=person")
-  # The process set-up the run's settings decide, before JAX starts.
-  cli.use_xla_cpu_flags(args.dtype)
+  # The process set-up the run's settings decide, before JAX starts: XLA:CPU's flags for the
+  # dtype the CPU would run (auto: bfloat16 with AMX), then multi-host, then auto's choice.
+  cpu_dtype = args.dtype
+  if cpu_dtype == precision.AUTO:
+    cpu_dtype = "bfloat16" if precision.cpu_has_amx() else "float32"
+  cli.use_xla_cpu_flags(cpu_dtype)
+  import jax
   if args.coordinator_address or args.num_processes:
-    import jax
     jax.distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
   cli.hide_accelerators_from_tensorflow()
   values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_lib.Config)}
+  values["dtype"], why = precision.resolve(args.dtype, jax.default_backend)
+  if args.dtype == precision.AUTO and jax.process_index() == 0:
+    print(f"dtype: {values['dtype']} ({why}; --dtype=float32 for the paper's precision)",
+          flush=True)
   given = {arg.split("=", 1)[0] for arg in argv}
   if values["init"] in PLACEHOLDER_INITS:
     raise UserError(f"--config={args.config}: its init={values['init']} stands for weights "

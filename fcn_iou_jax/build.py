@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fcn_iou_jax import checkpoints, losses, models, pretrained, run_log, steps
+from fcn_iou_jax import checkpoints, losses, models, precision, pretrained, run_log, steps
 from fcn_iou_jax.config import Config
 from fcn_iou_jax.data import sources, statistics, synthetic
 from fcn_iou_jax.errors import UserError
@@ -55,7 +55,8 @@ def build_model(config: Config) -> models.FCN32s:
                        fc6_kernel=config.fc6_kernel, dropout_rate=config.dropout_rate,
                        learn_upsampling=config.learn_upsampling,
                        num_classes=build_task(config).num_outputs,
-                       dtype=jnp.dtype(config.dtype), conv_forms=config.conv_forms)
+                       dtype=jnp.dtype(precision.resolve(config.dtype, jax.default_backend)[0]),
+                       conv_forms=config.conv_forms)
 
 
 def build_loss(config: Config, task: Task, source: sources.Source):

@@ -121,9 +121,10 @@ class Config:
       "pmap", "pmap (one replica per device) or jit (a NamedSharding data mesh)",
       choices=("pmap", "jit"))
   dtype: str = setting(
-      "float32", "operand dtype of the convolutions; bfloat16 (float32 accumulation, "
-      "activations and weights) is faster on CPUs with AMX, on GPUs and on TPUs",
-      choices=("float32", "bfloat16"))
+      "auto", "operand dtype of the convolutions: bfloat16 (float32 accumulation, activations "
+      "and weights), float32 (the paper's), or auto: bfloat16 on a CPU with AMX, a GPU or a "
+      "TPU, where it is faster and scores alike, float32 elsewhere",
+      choices=("auto", "float32", "bfloat16"))
   conv_forms: str = setting(
       "tuned", "how convolutions are computed: tuned (fastest on CPUs, and on an H100 in "
       "float32) or native (one XLA convolution per layer, meant for TPUs); the same function "

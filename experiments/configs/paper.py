@@ -20,4 +20,4 @@ def get_config() -> dict:
   return {"backbone": "caffe", "width_mult": 1, "fc6_kernel": 6, "image_size": None,
           "crop_size": None, "scale_jitter": 0.0, "colour_jitter": 0.0, "optimizer": "sgd",
           "learning_rate": 1e-4, "momentum": 0.99, "weight_decay": 5e-4, "batch_size": 4,
-          "train_steps": 20000, "eval_every": 500, "init": "imagenet"}
+          "train_steps": 20000, "eval_every": 500, "init": "imagenet", "dtype": "float32"}

@@ -1,0 +1,39 @@
+"""The operand dtype ``--dtype=auto`` stands for on this machine: bfloat16 where its
+products are fast (a CPU with AMX, a GPU, a TPU), float32 elsewhere.
+
+On the CamVid CPU protocol bfloat16 scores as float32 does within the seed spread, category
+by category (docs/results.md), and its step is faster where the hardware multiplies
+bfloat16 natively; without AMX an XLA:CPU bfloat16 step is slower than float32.
+``--dtype=float32`` keeps the paper's precision exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+AUTO = "auto"
+ACCELERATORS = ("gpu", "tpu")
+
+
+def cpu_has_amx(cpuinfo: str = "/proc/cpuinfo") -> bool:
+  """Whether the CPU lists the ``amx_bf16`` flag (Linux); False where that cannot be read."""
+  try:
+    with open(cpuinfo, encoding="utf-8") as handle:
+      return any(line.startswith("flags") and "amx_bf16" in line.split() for line in handle)
+  except OSError:
+    return False
+
+
+def resolve(dtype: str, backend: Callable[[], str], *,
+            cpuinfo: str = "/proc/cpuinfo") -> tuple[str, str]:
+  """``(dtype, why)``: ``dtype`` itself, or for ``auto`` bfloat16 on a CPU with AMX or on a
+  GPU/TPU (``backend()``, JAX's default backend, asked only without AMX: it starts JAX),
+  float32 elsewhere."""
+  if dtype != AUTO:
+    return dtype, "as set"
+  if cpu_has_amx(cpuinfo):
+    return "bfloat16", "this CPU multiplies bfloat16 in its AMX units"
+  platform = backend()
+  if platform in ACCELERATORS:
+    return "bfloat16", f"the {platform.upper()} multiplies bfloat16 natively"
+  return "float32", "this CPU has no AMX units, where bfloat16 steps are slower"
