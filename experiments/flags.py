@@ -89,10 +89,7 @@ def parse_run_flags(argv, description) -> RunFlags:
     raise UserError("--category is required, e.g. --category=person")
   # The process set-up the run's settings decide, before JAX starts: XLA:CPU's flags for the
   # dtype the CPU would run (auto: bfloat16 with AMX), then multi-host, then auto's choice.
-  cpu_dtype = args.dtype
-  if cpu_dtype == precision.AUTO:
-    cpu_dtype = "bfloat16" if precision.cpu_has_amx() else "float32"
-  cli.use_xla_cpu_flags(cpu_dtype)
+  cli.use_xla_cpu_flags(precision.cpu_dtype(args.dtype))
   import jax
   if args.coordinator_address or args.num_processes:
     jax.distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)

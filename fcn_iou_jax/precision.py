@@ -24,6 +24,14 @@ def cpu_has_amx(cpuinfo: str = "/proc/cpuinfo") -> bool:
     return False
 
 
+def cpu_dtype(dtype: str, cpuinfo: str = "/proc/cpuinfo") -> str:
+  """What ``dtype`` stands for on this CPU: itself, or for ``auto`` bfloat16 with AMX and
+  float32 without (the XLA:CPU flags of a run are chosen by it before JAX starts)."""
+  if dtype != AUTO:
+    return dtype
+  return "bfloat16" if cpu_has_amx(cpuinfo) else "float32"
+
+
 def resolve(dtype: str, backend: Callable[[], str], *,
             cpuinfo: str = "/proc/cpuinfo") -> tuple[str, str]:
   """``(dtype, why)``: ``dtype`` itself, or for ``auto`` bfloat16 on a CPU with AMX or on a
@@ -31,7 +39,7 @@ def resolve(dtype: str, backend: Callable[[], str], *,
   float32 elsewhere."""
   if dtype != AUTO:
     return dtype, "as set"
-  if cpu_has_amx(cpuinfo):
+  if cpu_dtype(dtype, cpuinfo) == "bfloat16":
     return "bfloat16", "this CPU multiplies bfloat16 in its AMX units"
   platform = backend()
   if platform in ACCELERATORS:
