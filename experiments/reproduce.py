@@ -17,7 +17,10 @@
   python experiments/reproduce.py --grid=camvid --protocol=paper --init=alexnet.npz ...
 
 Each run lives in OUT/<grid>-<protocol>/<dataset>-<category>-<loss>-s<seed>; a run whose
-results.json exists is skipped, so a grid can span several sittings. The grid's settings are
+results.json exists is skipped, so a grid can span several sittings. The runs are run.py's,
+one after another in this one process: libraries are imported once, and runs whose shapes
+and loss agree share their compiled steps through the grid's XLA compilation cache
+(OUT/<grid>-<protocol>/xla_cache). The grid's settings are
 recorded in OUT/<grid>-<protocol>/grid.json on its first sitting, and a later sitting with
 other settings is refused (its runs would not be comparable). The report is written by
 experiments/report.py at the end (and can be rerun on its own: it reads grid.json).
@@ -25,14 +28,20 @@ experiments/report.py at the end (and can be rerun on its own: it reads grid.jso
 
 import json
 import os
-import subprocess
 import sys
 import time
 
-import protocols
-from fcn_iou_jax import cli, config
+from fcn_iou_jax import cli
+
+if __name__ == "__main__":
+  cli.set_up_process(huge_pages=True)  # run.py's set-up, for the runs made in this process
+
+import protocols  # pylint: disable=wrong-import-position
+import run  # pylint: disable=wrong-import-position
+from fcn_iou_jax import config  # pylint: disable=wrong-import-position
 from fcn_iou_jax.data import categories as categories_lib
 from fcn_iou_jax.errors import UserError
+from fcn_iou_jax.interrupts import Interrupted
 
 GRIDS = {
     "camvid": ("camvid", ["road", "building", "pole", "sign_symbol", "fence"]),
@@ -71,29 +80,41 @@ def shared_backbone(out_dir: str, settings: dict, dataset: str, data_dir: str | 
   network = {key: settings.get(key) for key in ("backbone", "width_mult", "fc6_kernel",
                                                  "image_size", "crop_size", "scale_jitter",
                                                  "colour_jitter", "dtype")}
-  command = [sys.executable, os.path.join(os.path.dirname(__file__), "run.py"),
-             f"--dataset={dataset}", f"--workdir={workdir}", "--log_every=50",
-             *[f"--{key}={value}" for key, value in {**network, **protocols.BACKBONE}.items()
-               if value is not None]]
-  command += [f"--data_dir={data_dir}"] if data_dir else []
+  argv = [f"--dataset={dataset}", f"--workdir={workdir}", "--log_every=50",
+          *[f"--{key}={value}" for key, value in {**network, **protocols.BACKBONE}.items()
+            if value is not None]]
+  argv += [f"--data_dir={data_dir}"] if data_dir else []
   steps = protocols.BACKBONE["train_steps"]
   print(f"shared backbone: pre-training {workdir} ({steps} steps)", flush=True)
   start = time.time()
-  if subprocess.run(command, check=False, env=run_environment(out_dir)).returncode != 0:
-    raise UserError(f"{workdir}: the backbone's run.py failed; rerun to resume")
+  train_run(argv, out_dir)
   print(f"    finished in {time.time() - start:.0f} s", flush=True)
   return workdir
 
 
-def run_environment(out_dir: str) -> dict:
-  """The environment of the grid's run.py processes: glibc huge pages
-  (:func:`cli.env_with_huge_pages`) and one XLA compilation cache for the grid
-  (``OUT/<grid>-<protocol>/xla_cache``), so that runs whose shapes and loss agree compile
-  their steps once (a user's own ``JAX_COMPILATION_CACHE_DIR`` wins)."""
-  env = cli.env_with_huge_pages()
-  env.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.abspath(os.path.join(out_dir,
-                                                                           "xla_cache")))
-  return env
+def train_run(argv: list[str], out_dir: str):
+  """One run.py training (``run.main(argv)``) in this process, its steps compiled through the
+  grid's cache (:func:`use_compilation_cache`); a failure names the run's folder."""
+  use_compilation_cache(out_dir)
+  workdir = [arg.split("=", 1)[1] for arg in argv if arg.startswith("--workdir=")][0]
+  try:
+    run.main(argv)
+  except Interrupted:
+    raise  # saved, with its own exit status and message
+  except UserError as error:
+    raise UserError(f"{workdir}: {error}; rerun the grid to resume") from error
+
+
+def use_compilation_cache(out_dir: str):
+  """Makes ``OUT/<grid>-<protocol>/xla_cache`` JAX's persistent compilation cache, so that
+  runs whose shapes and loss agree compile their steps once, in this sitting and in later
+  ones (a user's own ``JAX_COMPILATION_CACHE_DIR`` wins). Every compilation is kept, not
+  only those over JAX's default of one second: a grid repeats them all."""
+  import jax  # pylint: disable=import-outside-toplevel  # XLA's flags are set by the run first
+  if not jax.config.jax_compilation_cache_dir:
+    jax.config.update("jax_compilation_cache_dir",
+                      os.path.abspath(os.path.join(out_dir, "xla_cache")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -228,11 +249,7 @@ def main(argv):
       continue
     print(f"[{index}/{len(runs)}] {workdir}", flush=True)
     start = time.time()
-    command = [sys.executable, os.path.join(os.path.dirname(__file__), "run.py"), *flags,
-               *run_specific, f"--workdir={workdir}", "--log_every=50"]
-    finished = subprocess.run(command, check=False, env=run_environment(out_dir))
-    if finished.returncode != 0:
-      raise UserError(f"{workdir}: run.py exited with {finished.returncode}; rerun to resume")
+    train_run([*flags, *run_specific, f"--workdir={workdir}", "--log_every=50"], out_dir)
     durations.append(time.time() - start)
     left = todo - len(durations)
     minutes_left = left * sum(durations) / len(durations) / 60

@@ -15,7 +15,7 @@ import fake_data
 import protocols
 import report
 import reproduce
-from fcn_iou_jax import cli
+from fcn_iou_jax import cli, interrupts
 from fcn_iou_jax.errors import UserError
 
 
@@ -48,15 +48,7 @@ def test_a_config_file_that_is_not_one_is_named(tmp_path):
 def test_shared_backbone_is_pretrained_once(tmp_path, monkeypatch):
   calls = []
 
-  def fake_pretrain(command, check, env):
-    calls.append(command)
-    assert "glibc.malloc.hugetlb=1" in env["GLIBC_TUNABLES"]
-    workdir = [arg for arg in command if arg.startswith("--workdir=")][0][len("--workdir="):]
-    os.makedirs(workdir)
-    open(os.path.join(workdir, "results.json"), "w", encoding="utf-8").close()
-    return subprocess.CompletedProcess(command, 0)
-
-  monkeypatch.setattr(reproduce.subprocess, "run", fake_pretrain)
+  monkeypatch.setattr(reproduce, "train_run", _fake_train_run(calls))
   settings = protocols.load_preset("cpu").settings
   first = reproduce.shared_backbone(str(tmp_path), settings, "camvid", "/data/camvid")
   second = reproduce.shared_backbone(str(tmp_path), settings, "camvid", "/data/camvid")
@@ -64,6 +56,50 @@ def test_shared_backbone_is_pretrained_once(tmp_path, monkeypatch):
   assert "--crop_size=180x240" in calls[0] and "--data_dir=/data/camvid" in calls[0]
   assert "--width_mult=0.25" in calls[0] and "--category=all" in calls[0]
   assert "--class_weighting=median_frequency" in calls[0]
+
+
+def _reproduce(*flags):
+  script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments",
+                        "reproduce.py")
+  return subprocess.run([sys.executable, script, *flags], capture_output=True, text=True,
+                        timeout=300, check=False)
+
+
+@pytest.mark.slow
+def test_a_grid_compiles_the_steps_its_runs_share_once(tmp_path):
+  """The sweep's five ratios share one loss and one shape: everything in the grid's
+  compilation cache was compiled by its first run."""
+  result = _reproduce("--grid=sweep", "--losses=iou", "--seeds=0", "--train_steps=2",
+                      "--width_mult=0.0625", f"--out={tmp_path}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  grid = tmp_path / "sweep-sweep"
+  runs = sorted(grid.glob("*/results.json"), key=os.path.getmtime)
+  assert len(runs) == 5 and result.stdout.count("Done: selection IoU") == 5
+  compiled = list((grid / "xla_cache").iterdir())
+  assert compiled, "no step was compiled into the grid's cache"
+  first_run_done = os.path.getmtime(grid / "synthetic-disk-iou-s0-r2" / "results.json")
+  assert runs[0].parent.name == "synthetic-disk-iou-s0-r2"
+  assert max(os.path.getmtime(entry) for entry in compiled) <= first_run_done
+
+
+def test_a_failing_run_names_its_folder_and_a_stopped_one_keeps_its_exit_status(
+    tmp_path, monkeypatch):
+  def refuse(argv):
+    raise UserError("`learning_rate`=-1 must be positive")
+
+  monkeypatch.setattr(reproduce.run, "main", refuse)
+  workdir = str(tmp_path / "camvid-pole-iou-s0")
+  with pytest.raises(UserError, match=rf"^{workdir}: `learning_rate`=-1 must be positive; "
+                                      "rerun the grid to resume$"):
+    reproduce.train_run([f"--workdir={workdir}"], str(tmp_path))
+
+  def stop(argv):
+    raise interrupts.Interrupted("stopped by signal 15 after step 3", 15)
+
+  monkeypatch.setattr(reproduce.run, "main", stop)
+  with pytest.raises(interrupts.Interrupted, match="^stopped by signal 15") as stopped:
+    reproduce.train_run([f"--workdir={workdir}"], str(tmp_path))
+  assert stopped.value.exit_code == 143
 
 
 def test_camvid_grid_covers_categories_losses_and_seeds(tmp_path):
@@ -188,23 +224,23 @@ def test_huge_pages_tunable_is_added_once_and_keeps_other_tunables():
   assert cli.env_with_huge_pages({})["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
 
 
-def _fake_subprocess(commands):
-  """subprocess.run for reproduce.py: records each command, writes an empty results.json."""
+def _fake_train_run(commands):
+  """reproduce.train_run that records each run's flags and writes an empty results.json."""
 
-  def run(command, check, env):
-    commands.append(command)
-    workdir = [arg.split("=", 1)[1] for arg in command if arg.startswith("--workdir=")][0]
+  def train_run(argv, out_dir):
+    commands.append(argv)
+    workdir = [arg.split("=", 1)[1] for arg in argv if arg.startswith("--workdir=")][0]
+    assert workdir.startswith(out_dir)
     os.makedirs(workdir)
-    open(os.path.join(workdir, "results.json"), "w").close()
-    return subprocess.CompletedProcess(command, 0)
+    open(os.path.join(workdir, "results.json"), "w", encoding="utf-8").close()
 
-  return run
+  return train_run
 
 
 @pytest.mark.slow
 def test_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
   commands, reports = [], []
-  monkeypatch.setattr(reproduce.subprocess, "run", _fake_subprocess(commands))
+  monkeypatch.setattr(reproduce, "train_run", _fake_train_run(commands))
   monkeypatch.setattr(report, "write_report",
                       lambda runs, out, **kwargs: reports.append(report.settings_lines(
                           json.loads(open(os.path.join(runs, "grid.json")).read()), runs)))
@@ -228,7 +264,7 @@ def test_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_bad_seeds_or_categories_are_refused_before_anything_is_written(tmp_path, monkeypatch):
   commands = []
-  monkeypatch.setattr(reproduce.subprocess, "run", _fake_subprocess(commands))
+  monkeypatch.setattr(reproduce, "train_run", _fake_train_run(commands))
   monkeypatch.setattr(report, "write_report", lambda runs, out, **kwargs: None)
   with pytest.raises(UserError, match=r"--seeds='0,x' is not a comma-separated list"):
     reproduce.main(["--grid=camvid", "--seeds=0,x", f"--out={tmp_path}"])
@@ -260,7 +296,7 @@ def test_sizes_and_rates_must_be_positive(flag, tmp_path):
 @pytest.mark.slow
 def test_a_grid_resumes_only_with_its_own_settings(tmp_path, monkeypatch, capsys):
   commands = []
-  monkeypatch.setattr(reproduce.subprocess, "run", _fake_subprocess(commands))
+  monkeypatch.setattr(reproduce, "train_run", _fake_train_run(commands))
   monkeypatch.setattr(report, "write_report", lambda runs, out, **kwargs: None)
   first = ["--grid=camvid", "--protocol=cpu", "--scale_jitter=0.25", "--categories=pole",
            "--losses=softmax,iou", f"--out={tmp_path}"]
@@ -284,7 +320,7 @@ def test_a_grid_resumes_only_with_its_own_settings(tmp_path, monkeypatch, capsys
 def test_a_grid_recorded_before_a_setting_existed_resumes_with_its_paper_value(
     tmp_path, monkeypatch):
   commands = []
-  monkeypatch.setattr(reproduce.subprocess, "run", _fake_subprocess(commands))
+  monkeypatch.setattr(reproduce, "train_run", _fake_train_run(commands))
   monkeypatch.setattr(report, "write_report", lambda runs, out, **kwargs: None)
   flags = ["--grid=camvid", "--protocol=cpu", "--categories=pole", "--losses=softmax,iou",
            "--seeds=0",
