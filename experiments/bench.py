@@ -4,6 +4,7 @@
   python experiments/bench.py --only=matmul         # does --dtype=bfloat16 pay on this CPU?
   python experiments/bench.py --only=huge_pages     # does glibc's huge-page malloc pay here?
   python experiments/bench.py --only=utilisation --dtypes=bfloat16  # share of the AMX peak
+  python experiments/bench.py --only=layers --batch_sizes=4   # each conv layer vs PyTorch's
   python experiments/bench.py --only=train_step --batch_sizes=1,4 --dtypes=float32,bfloat16
   python experiments/bench.py --only=train_step --batch_sizes=4 --isolated --huge_pages
   # At the CPU protocol's network and crop batch (reproduce.py --protocol=cpu):
@@ -30,7 +31,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # pylint: disable=wrong-import-position  # after the OpenMP setting above
 import jax
 
-from benchmarks import common, end_to_end, kernels, probes, train_step, utilisation
+from benchmarks import (common, end_to_end, kernels, layers, probes, train_step,
+                        utilisation)
 from fcn_iou_jax import cli
 from fcn_iou_jax.kernels import convolution
 from fcn_iou_jax.errors import UserError
@@ -94,6 +96,9 @@ def main(argv):
     results["utilisation"] = utilisation.bench_utilisation(
         batch_sizes, args.dtypes.split(","), args.width_mult, args.size, args.conv_forms,
         args.repeats)
+  if "layers" in selected:
+    results["layers"] = layers.bench_layers(batch_sizes[-1], args.size, args.width_mult,
+                                            args.conv_forms, args.repeats)
   if "matmul" in selected:
     results["matmul"] = kernels.bench_matmul(args.repeats)
   if "loss" in selected:

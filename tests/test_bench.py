@@ -76,3 +76,20 @@ def test_matmul_flops_count_products_and_convolutions_by_their_definition():
   # Training: the forward pass, the kernel's gradient and the input's, each as many products.
   loss = lambda kernel, images: jnp.sum(conv(images, kernel) ** 2)
   assert flops(jax.grad(loss, argnums=(0, 1)), kernel, images) == 3 * forward
+
+
+def test_layer_benchmark_feeds_each_layer_the_shape_the_network_gives_it():
+  sys.path.insert(0, os.path.join(REPO, "experiments"))
+  from benchmarks import layers  # pylint: disable=import-outside-toplevel
+  from fcn_iou_jax import models  # pylint: disable=import-outside-toplevel
+  shapes = {row[0]: row[1:] for row in layers.layer_shapes(360, 480)}
+  # By hand: 560x680 padded input; conv1 11/4 -> 138x168, pool 3/2 (ceil) -> 69x84;
+  # conv2 (pad 2) keeps 69x84, pool -> 34x42; conv3-5 keep it, pool -> 17x21; fc6 6x6 -> 12x16.
+  assert shapes["conv1"] == (560, 680, 3, 96, 11, 4, 0, 1)
+  assert shapes["conv2"] == (69, 84, 96, 256, 5, 1, 2, 2)
+  assert shapes["conv5"] == (34, 42, 384, 256, 3, 1, 1, 2)
+  assert shapes["fc6"] == (17, 21, 256, 4096, 6, 1, 0, 1)
+  assert shapes["fc7"][:2] == models.score_size("caffe", 6, 360, 480) == (12, 16)
+  result = layers.bench_layers(1, (64, 96), 0.0625, "tuned", repeats=1)
+  assert [row["layer"] for row in result["rows"]] == list(shapes)
+  assert all(row["jax_ms"] > 0 for row in result["rows"])
