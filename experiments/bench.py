@@ -84,6 +84,8 @@ def main(argv):
     return
   results = {"command": " ".join(sys.argv), "jax": jax.__version__}
   selected = args.only.split(",")
+  if "layers" in selected:  # run.py's float32 XLA:CPU flags, for this process's benchmarks
+    cli.use_xla_cpu_flags("float32")
   if "train_step" in selected:
     results["train_step"] = train_step.bench_train_step(
         batch_sizes, args.dtypes.split(","), args.torch_dtypes.split(","), args.repeats,

@@ -26,6 +26,7 @@ def test_train_step_and_huge_pages_benchmarks_write_their_rows(tmp_path):
   rows = train_step["rows"]
   assert [(r["batch_size"], r["jax_dtype"]) for r in rows] == [(1, "bfloat16")]
   assert rows[0]["jax_images_per_sec"] > 0
+  assert train_step["images_per_sec"]["1"]["jax bfloat16"] == rows[0]["jax_images_per_sec"]
   assert math.isfinite(rows[0]["jax_peak_rss_mb"]) and rows[0]["jax_peak_rss_mb"] > 100
   huge_pages = json.loads(out.read_text())["huge_pages"]["rows"]
   assert [r["malloc"] for r in huge_pages] == ["default", "huge_pages"]
@@ -56,6 +57,9 @@ def test_a_crashing_pytorch_configuration_is_named_and_its_amx_off_fallback_used
   assert bfloat16["torch_fastest"] == "bfloat16 (AMX off)"
   assert float32["torch_equal_precision"] == "float32"
   assert float32["ratio_equal_precision"] == pytest.approx(2.0)
+  assert results["images_per_sec"][4] == pytest.approx({  # the crashed one left out
+      "jax bfloat16": 4.0, "jax float32": 4.0, "torch float32": 2.0,
+      "torch bfloat16 (AMX off)": 2.5})
   assert results["failed"] == {"torch_bfloat16 at batch 4": "malloc_consolidate(): unaligned "
                                "fastbin chunk detected (killed by SIGABRT)"}
 

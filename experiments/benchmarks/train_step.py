@@ -60,7 +60,7 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
           f"{scale:.2e})")
     if difference > 1e-3 * max(scale, 1.0):
       raise SystemExit("the PyTorch reference does not compute the same function")
-  rows, failures = [], {}
+  rows, failures, every_rate = [], {}, {}
   for batch_size in batch_sizes:
     step_probes = {name: {"framework": name.split("_")[0], "batch_size": batch_size,
                           "dtype": name.split("_", 1)[1], "width_mult": width_mult,
@@ -83,6 +83,9 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
           repeats)
     working = {name: value for name, value in seconds.items()
                if name.startswith("torch_") and np.isfinite(value)}
+    every_rate[batch_size] = {
+        f"torch {_label(name)}" if name.startswith("torch_") else name.replace("_", " ", 1):
+        batch_size / value for name, value in seconds.items() if np.isfinite(value)}
     for dtype in dtypes:
       row = {"batch_size": batch_size, "jax_dtype": dtype,
              "jax_images_per_sec": batch_size / seconds[f"jax_{dtype}"]}
@@ -108,6 +111,7 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
           row[f"torch_{memory}"] = memory_mb.get(f"torch_{dtype}", float("nan"))
       rows.append(row)
   results["rows"] = rows
+  results["images_per_sec"] = every_rate  # every configuration that ran, per batch size
   results["failed"] = failures
   header = list(rows[0])
   timing = (f"fresh processes alternating, {probes.TIMED_STEPS} steps each"
@@ -118,6 +122,9 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
       f"soft-IoU + SGD, conv forms {conv_forms}, {timing} ({results['device']}; PyTorch eager "
       f"on {results.get('torch_device', '-')})", header,
       [[f"{r[k]:.3g}" if isinstance(r[k], float) else r[k] for k in header] for r in rows])
+  for batch_size, rates in every_rate.items():
+    print(f"batch {batch_size}, images/s: "
+          + ", ".join(f"{name} {rate:.3g}" for name, rate in rates.items()))
   for name, cause in failures.items():
     print(f"failed: {name}: {cause}")
   return results
