@@ -36,6 +36,7 @@ from fcn_iou_jax import cli
 if __name__ == "__main__":
   cli.set_up_process(huge_pages=True)  # run.py's set-up, for the runs made in this process
 
+import jax  # pylint: disable=wrong-import-position
 import protocols  # pylint: disable=wrong-import-position
 import run  # pylint: disable=wrong-import-position
 from fcn_iou_jax import config  # pylint: disable=wrong-import-position
@@ -80,25 +81,25 @@ def shared_backbone(out_dir: str, settings: dict, dataset: str, data_dir: str | 
   network = {key: settings.get(key) for key in ("backbone", "width_mult", "fc6_kernel",
                                                  "image_size", "crop_size", "scale_jitter",
                                                  "colour_jitter", "dtype")}
-  argv = [f"--dataset={dataset}", f"--workdir={workdir}", "--log_every=50",
-          *[f"--{key}={value}" for key, value in {**network, **protocols.BACKBONE}.items()
-            if value is not None]]
-  argv += [f"--data_dir={data_dir}"] if data_dir else []
+  flags = [f"--dataset={dataset}", "--log_every=50",
+           *[f"--{key}={value}" for key, value in {**network, **protocols.BACKBONE}.items()
+             if value is not None]]
+  flags += [f"--data_dir={data_dir}"] if data_dir else []
   steps = protocols.BACKBONE["train_steps"]
   print(f"shared backbone: pre-training {workdir} ({steps} steps)", flush=True)
   start = time.time()
-  train_run(argv, out_dir)
+  train_run(flags, workdir, out_dir)
   print(f"    finished in {time.time() - start:.0f} s", flush=True)
   return workdir
 
 
-def train_run(argv: list[str], out_dir: str):
-  """One run.py training (``run.main(argv)``) in this process, its steps compiled through the
-  grid's cache (:func:`use_compilation_cache`); a failure names the run's folder."""
+def train_run(flags: list[str], workdir: str, out_dir: str):
+  """One run.py training (``run.main``: ``flags`` and ``--workdir``) in this process, its
+  steps compiled through the grid's cache (:func:`use_compilation_cache`); a failure names
+  the run's folder."""
   use_compilation_cache(out_dir)
-  workdir = [arg.split("=", 1)[1] for arg in argv if arg.startswith("--workdir=")][0]
   try:
-    run.main(argv)
+    run.main([*flags, f"--workdir={workdir}"])
   except Interrupted:
     raise  # saved, with its own exit status and message
   except UserError as error:
@@ -110,7 +111,6 @@ def use_compilation_cache(out_dir: str):
   runs whose shapes and loss agree compile their steps once, in this sitting and in later
   ones (a user's own ``JAX_COMPILATION_CACHE_DIR`` wins). Every compilation is kept, not
   only those over JAX's default of one second: a grid repeats them all."""
-  import jax  # pylint: disable=import-outside-toplevel  # XLA's flags are set by the run first
   if not jax.config.jax_compilation_cache_dir:
     jax.config.update("jax_compilation_cache_dir",
                       os.path.abspath(os.path.join(out_dir, "xla_cache")))
@@ -249,7 +249,7 @@ def main(argv):
       continue
     print(f"[{index}/{len(runs)}] {workdir}", flush=True)
     start = time.time()
-    train_run([*flags, *run_specific, f"--workdir={workdir}", "--log_every=50"], out_dir)
+    train_run([*flags, *run_specific, "--log_every=50"], workdir, out_dir)
     durations.append(time.time() - start)
     left = todo - len(durations)
     minutes_left = left * sum(durations) / len(durations) / 60

@@ -91,14 +91,14 @@ def test_a_failing_run_names_its_folder_and_a_stopped_one_keeps_its_exit_status(
   workdir = str(tmp_path / "camvid-pole-iou-s0")
   with pytest.raises(UserError, match=rf"^{workdir}: `learning_rate`=-1 must be positive; "
                                       "rerun the grid to resume$"):
-    reproduce.train_run([f"--workdir={workdir}"], str(tmp_path))
+    reproduce.train_run([], workdir, str(tmp_path))
 
   def stop(argv):
     raise interrupts.Interrupted("stopped by signal 15 after step 3", 15)
 
   monkeypatch.setattr(reproduce.run, "main", stop)
   with pytest.raises(interrupts.Interrupted, match="^stopped by signal 15") as stopped:
-    reproduce.train_run([f"--workdir={workdir}"], str(tmp_path))
+    reproduce.train_run([], workdir, str(tmp_path))
   assert stopped.value.exit_code == 143
 
 
@@ -227,9 +227,8 @@ def test_huge_pages_tunable_is_added_once_and_keeps_other_tunables():
 def _fake_train_run(commands):
   """reproduce.train_run that records each run's flags and writes an empty results.json."""
 
-  def train_run(argv, out_dir):
-    commands.append(argv)
-    workdir = [arg.split("=", 1)[1] for arg in argv if arg.startswith("--workdir=")][0]
+  def train_run(flags, workdir, out_dir):
+    commands.append([*flags, f"--workdir={workdir}"])
     assert workdir.startswith(out_dir)
     os.makedirs(workdir)
     open(os.path.join(workdir, "results.json"), "w", encoding="utf-8").close()
@@ -274,12 +273,12 @@ def test_bad_seeds_or_categories_are_refused_before_anything_is_written(tmp_path
     reproduce.main(["--grid=camvid", "--losses=lovasz,dice", f"--out={tmp_path}"])
   assert not commands and not list(tmp_path.iterdir())
   reproduce.main(["--grid=voc", "--categories=TV", "--seeds=0", f"--out={tmp_path}"])
-  assert [os.path.basename(c[-2].split("=", 1)[1]) for c in commands[1:]] == [
+  assert [os.path.basename(c[-1].split("=", 1)[1]) for c in commands[1:]] == [
       "voc2012-tvmonitor-softmax-s0", "voc2012-tvmonitor-iou-s0"]  # aliases name the same runs
   del commands[:]
   reproduce.main(["--grid=camvid", "--categories=pole", "--losses=lovasz", "--seeds=0,1",
                   f"--out={tmp_path}"])
-  assert [os.path.basename(c[-2].split("=", 1)[1]) for c in commands[1:]] == [
+  assert [os.path.basename(c[-1].split("=", 1)[1]) for c in commands[1:]] == [
       "camvid-pole-lovasz-s0", "camvid-pole-lovasz-s1"]
 
 
