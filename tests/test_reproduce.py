@@ -3,7 +3,6 @@
 import json
 import math
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 from PIL import Image
 
 import fake_data
+from scripts import run_script
 
 import protocols
 import report
@@ -58,18 +58,11 @@ def test_shared_backbone_is_pretrained_once(tmp_path, monkeypatch):
   assert "--class_weighting=median_frequency" in calls[0]
 
 
-def _reproduce(*flags):
-  script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments",
-                        "reproduce.py")
-  return subprocess.run([sys.executable, script, *flags], capture_output=True, text=True,
-                        timeout=300, check=False)
-
-
 @pytest.mark.slow
 def test_a_grid_compiles_the_steps_its_runs_share_once(tmp_path):
   """The sweep's five ratios share one loss and one shape: everything in the grid's
   compilation cache was compiled by its first run."""
-  result = _reproduce("--grid=sweep", "--losses=iou", "--seeds=0", "--train_steps=2",
+  result = run_script("reproduce.py", "--grid=sweep", "--losses=iou", "--seeds=0", "--train_steps=2",
                       "--width_mult=0.0625", f"--out={tmp_path}")
   assert result.returncode == 0, result.stderr[-2000:]
   grid = tmp_path / "sweep-sweep"

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 import parallel_case
+from scripts import run_script
 from fcn_iou_jax import build, interrupts, models, steps, train
 from fcn_iou_jax.config import Config, incompatible_keys
 from fcn_iou_jax.data import sources, statistics, synthetic
@@ -198,11 +199,6 @@ def _run_cli(*flags, timeout=300):
                         env=dict(os.environ, FCN_IOU_OFFLINE="1"))
 
 
-def _run_script(name, *flags):
-  return subprocess.run([sys.executable, os.path.join(REPO, "experiments", name), *flags],
-                        capture_output=True, text=True, timeout=300, cwd=REPO)
-
-
 def _quick_flags(workdir, steps):
   return ["--dataset=synthetic", "--category=disk", "--width_mult=0.0625", "--optimizer=adam",
           "--learning_rate=3e-4", "--batch_size=2", f"--train_steps={steps}", "--eval_every=10",
@@ -265,7 +261,7 @@ def test_an_output_path_that_cannot_be_made_is_refused_first(tmp_path, script, f
            "reproduce.py": ["--grid=sweep", f"--out={tmp_path / 'runs'}"],
            "predict.py": [f"--workdir={trained_run[0]}", str(tmp_path / "image.png")]}[script]
   Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "image.png")
-  result = _run_script(script, *needs, flag)
+  result = run_script(script, *needs, flag)
   assert result.returncode == 2, result.stderr[-2000:]
   assert f"error: {flag}: cannot make the folder" in result.stderr
   assert "Traceback" not in result.stderr and not (tmp_path / "runs").exists()
@@ -285,7 +281,7 @@ def test_an_output_path_that_cannot_be_made_is_refused_first(tmp_path, script, f
 ])
 def test_flag_errors_come_before_tensorflow_starts(script, flags):
   """A mistyped flag prints its error line and nothing else (no TensorFlow start-up lines)."""
-  result = _run_script(script, *flags)
+  result = run_script(script, *flags)
   assert result.returncode == 2
   assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
   assert result.stderr.startswith("error: argument --")
@@ -298,7 +294,7 @@ SCRIPTS = ("run.py", "evaluate.py", "predict.py", "class_ratios.py", "reproduce.
 @pytest.mark.slow
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_help_keeps_the_example_commands_and_explains_every_flag(script):
-  result = _run_script(script, "--help")
+  result = run_script(script, "--help")
   assert result.returncode == 0, result.stderr[-2000:]
   source = open(os.path.join(REPO, "experiments", script), encoding="utf-8").read()
   examples = [line for line in ast.get_docstring(ast.parse(source), clean=False).splitlines()
@@ -313,7 +309,7 @@ def test_help_keeps_the_example_commands_and_explains_every_flag(script):
 
 @pytest.mark.slow
 def test_category_names_are_checked_before_the_data_is_read(tmp_path):
-  result = _run_script("output_bound.py", "--dataset=camvid", f"--data_dir={tmp_path}",
+  result = run_script("output_bound.py", "--dataset=camvid", f"--data_dir={tmp_path}",
                        "--categories=pole,horse")
   assert result.returncode == 2
   assert result.stderr.strip() == ("error: --categories='horse' is not a camvid category; valid: "
@@ -336,7 +332,7 @@ def test_predict_writes_masks_and_overlays(trained_run, tmp_path):
   workdir, _ = trained_run
   image, label = synthetic.make_example(synthetic.SyntheticSpec(), "test", 0)
   Image.fromarray(image[:70, :90]).save(tmp_path / "crop.png")  # any size works
-  finished = _run_script("predict.py", f"--workdir={workdir}", str(tmp_path / "crop.png"),
+  finished = run_script("predict.py", f"--workdir={workdir}", str(tmp_path / "crop.png"),
                          f"--out={tmp_path / 'out'}")
   assert finished.returncode == 0, finished.stderr[-2000:]
   mask = np.array(Image.open(tmp_path / "out" / "crop_mask.png"))
