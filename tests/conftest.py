@@ -3,6 +3,8 @@ starts) and the real data's location."""
 
 import os
 import pathlib
+import shutil
+import tempfile
 
 # The tests compile many small programs and run each a few times: XLA:CPU's LLVM back end at
 # optimisation level 0 compiles them in about half the time (the same programs, slower machine
@@ -11,6 +13,14 @@ import pathlib
 if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = " ".join(
       [os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0"]).strip()
+
+# One XLA compilation cache for the whole session, its workers and the scripts they start: a
+# step the tests build again (each run builds its own) is compiled once. Made by the process
+# that starts the session, removed when it ends; a cache the user set is used instead.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="fcn_iou_jax_test_xla_")
+  os.environ["FCN_IOU_TEST_OWN_CACHE"] = os.environ["JAX_COMPILATION_CACHE_DIR"]
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 import jax  # pylint: disable=wrong-import-position
 import pytest  # pylint: disable=wrong-import-position
@@ -39,3 +49,10 @@ def voc_dir():
     pytest.skip(f"real VOC2012 copy not found at {VOC_DIR} (set FCN_IOU_TEST_DATA to the folder "
                 "holding voc/VOCdevkit/VOC2012)")
   return VOC_DIR
+
+
+def pytest_unconfigure(config):
+  del config
+  own_cache = os.environ.get("FCN_IOU_TEST_OWN_CACHE")
+  if own_cache and "PYTEST_XDIST_WORKER" not in os.environ:
+    shutil.rmtree(own_cache, ignore_errors=True)

@@ -59,9 +59,10 @@ def test_shared_backbone_is_pretrained_once(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_grid_compiles_the_steps_its_runs_share_once(tmp_path):
+def test_a_grid_compiles_the_steps_its_runs_share_once(tmp_path, monkeypatch):
   """The sweep's five ratios share one loss and one shape: everything in the grid's
   compilation cache was compiled by its first run."""
+  monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR")  # the grid's own cache, not the tests'
   result = run_script("reproduce.py", "--grid=sweep", "--losses=iou", "--seeds=0", "--train_steps=2",
                       "--width_mult=0.0625", f"--out={tmp_path}")
   assert result.returncode == 0, result.stderr[-2000:]
