@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
+import pytest
 
 from fcn_iou_jax.kernels import mixed_precision
 
@@ -29,11 +30,21 @@ def test_product_and_gradients_are_float64_math_on_rounded_operands():
   assert np.abs(np.asarray(y) - exact).max() > 1e-3  # the operands really were rounded
 
 
-def test_float32_operands_give_the_exact_product():
+@pytest.mark.parametrize("width", [3, mixed_precision.WIDE_OUTPUT])  # both weight-gradient forms
+def test_float32_operands_give_the_exact_product_and_gradients(width):
   rng = np.random.default_rng(1)
-  x, w = rng.standard_normal((4, 32)).astype(np.float32), rng.standard_normal((32, 3))
-  y = mixed_precision.matmul(jnp.asarray(x), jnp.asarray(w, jnp.float32), jnp.float32)
-  np.testing.assert_allclose(y, x.astype(np.float64) @ w, rtol=1e-5, atol=1e-5)
+  x = rng.standard_normal((2, 3, 32)).astype(np.float32)
+  w = rng.standard_normal((32, width)).astype(np.float32)
+  g = rng.standard_normal((2, 3, width)).astype(np.float32)
+  y, pullback = jax.jit(lambda a, b: jax.vjp(
+      lambda a, b: mixed_precision.matmul(a, b, jnp.float32), a, b))(x, w)
+  dx, dw = pullback(jnp.asarray(g))
+  x64, w64, g64 = (a.astype(np.float64) for a in (x, w, g))
+  # float32 sums of up to 1024 products of unit normals: errors of a few 1e-5
+  np.testing.assert_allclose(y, x64 @ w64, rtol=1e-5, atol=1e-4)
+  np.testing.assert_allclose(dx, g64 @ w64.T, rtol=1e-5, atol=1e-4)
+  np.testing.assert_allclose(dw, x64.reshape(-1, 32).T @ g64.reshape(-1, width),
+                             rtol=1e-5, atol=1e-4)
 
 
 def test_rearranged_product_and_gradients_are_float64_math_on_rounded_operands():

@@ -67,14 +67,10 @@ def _tuned_conv2d(x, kernel, stride, pad, operand_dtype):
   size = kernel.shape[0]
   matrix = kernel.reshape(-1, kernel.shape[-1])
   if size == 1 and stride == 1 and not pad:
-    if operand_dtype == jnp.float32:
-      return jnp.einsum("bhwk,ko->bhwo", x, matrix)
     return mixed_precision.matmul(x, matrix, operand_dtype)
   padded_patches = functools.partial(_padded_patches, kernel=size, stride=stride, pad=pad)
-  if operand_dtype != jnp.float32:
+  if operand_dtype != jnp.float32 or size >= 6:
     return mixed_precision.rearranged_matmul(padded_patches, x, matrix, operand_dtype)
-  if size >= 6:
-    return jnp.einsum("bhwk,ko->bhwo", padded_patches(x), matrix)
   return jax.lax.conv_general_dilated(_zero_pad(x, pad), kernel, (stride, stride), "VALID",
                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
 

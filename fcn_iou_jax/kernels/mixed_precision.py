@@ -15,6 +15,11 @@ import functools
 import jax
 import jax.numpy as jnp
 
+# Output width from which a float32 weight gradient transposes its input first (see
+# _weight_gradient): fc6's and fc7's 4096, not conv1-conv5's 96-384 (experiments/bench.py
+# --only=layers).
+WIDE_OUTPUT = 1024
+
 
 def _product(x, w):
   """``y[..., o] = sum_k x[..., k] w[k, o]``, accumulated in float32."""
@@ -44,16 +49,25 @@ def _matmul_backward(operand_dtype, residuals, g):
 
 
 def _weight_gradient(x_low, g_low):
-  """``dw[k, o] = sum_m x[m, k] g[m, o]`` over all leading axes, accumulated in float32.
+  """``dw[k, o] = sum_m x[m, k] g[m, o]`` over all leading axes ``m``, accumulated in float32,
+  in the form XLA:CPU (jax 0.10, YNNPACK dots) runs fastest for the operands' dtype and width:
 
-  Written with a second, size-1 contracting axis: XLA:CPU (jax 0.10) hands a bfloat16 dot
-  whose left operand contracts its leading axis to neither YNNPACK nor oneDNN but converts
-  both operands to float32 first; with two contracting axes it canonicalises the dot
-  (transposing x) and keeps the bfloat16 operands, 2-2.6x faster for these shapes.
+    * bfloat16: a second, size-1 contracting axis. A bfloat16 dot whose left operand
+      contracts its leading axis goes to neither YNNPACK nor oneDNN, which converts both
+      operands to float32 first; with two contracting axes XLA canonicalises the dot
+      (transposing x) and keeps the bfloat16 operands, 2-2.6x faster for these shapes.
+    * float32, ``o`` at least :data:`WIDE_OUTPUT` (fc6, fc7): ``x^T`` written out first, then a
+      dot contracting its last axis (1.2-1.6x faster than the dot on ``x`` as it lies);
+    * float32, narrower: the dot on ``x`` as it lies, which the copy would slow down.
   """
-  x_rows = x_low.reshape(1, -1, x_low.shape[-1])
-  g_rows = g_low.reshape(1, -1, g_low.shape[-1])
-  return jnp.einsum("bmk,bmo->ko", x_rows, g_rows, preferred_element_type=jnp.float32)
+  x_rows = x_low.reshape(-1, x_low.shape[-1])
+  g_rows = g_low.reshape(-1, g_low.shape[-1])
+  if x_low.dtype != jnp.float32:
+    return jnp.einsum("bmk,bmo->ko", x_rows[None], g_rows[None],
+                      preferred_element_type=jnp.float32)
+  if g_rows.shape[-1] >= WIDE_OUTPUT:
+    return jnp.einsum("km,mo->ko", jax.lax.optimization_barrier(x_rows.T), g_rows)
+  return jnp.einsum("mk,mo->ko", x_rows, g_rows)
 
 
 matmul.defvjp(_matmul_forward, _matmul_backward)
