@@ -150,9 +150,12 @@ def set_up_process(*, huge_pages: bool = False):
 
 
 # XLA:CPU flags measured fastest for the train step, per operand dtype (docs/performance.md):
-# YNNPACK's dots for float32 (batch 4, 360x480: 2.73 -> 2.26 s per step); none for bfloat16
-# (YNNPACK's dots there: 1.46 -> 3.28 s).
-XLA_CPU_FLAGS = {"float32": ("--xla_cpu_experimental_ynn_fusion_type=dot",), "bfloat16": ()}
+# YNNPACK's dots for float32 (batch 4, 360x480: 2.73 -> 2.26 s per step), and its
+# reductions, without which XLA's own reductions run 10-16x slower beside YNNPACK's dots (the
+# fc layers' bias gradients: 190 ms of a 3 s step); none for bfloat16 (YNNPACK's dots there:
+# 1.46 -> 3.28 s).
+XLA_CPU_FLAGS = {"float32": ("--xla_cpu_experimental_ynn_fusion_type=dot,reduce",),
+                 "bfloat16": ()}
 
 
 def use_xla_cpu_flags(dtype: str):

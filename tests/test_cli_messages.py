@@ -110,7 +110,7 @@ def test_xla_cpu_flags_are_added_per_dtype_and_a_user_s_own_kept(monkeypatch):
   cli.use_xla_cpu_flags("bfloat16")
   assert "XLA_FLAGS" not in os.environ
   cli.use_xla_cpu_flags("float32")
-  assert os.environ["XLA_FLAGS"] == "--xla_cpu_experimental_ynn_fusion_type=dot"
+  assert os.environ["XLA_FLAGS"] == "--xla_cpu_experimental_ynn_fusion_type=dot,reduce"
   monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_experimental_ynn_fusion_type= --xla_dump_to=/x")
   cli.use_xla_cpu_flags("float32")
   assert os.environ["XLA_FLAGS"] == "--xla_cpu_experimental_ynn_fusion_type= --xla_dump_to=/x"
