@@ -1,0 +1,51 @@
+"""The float32 train step with the weight gradients of ``kernels.mixed_precision`` in both
+forms, in one process, timed step by step alternately: ``x^T`` written out first for layers
+of at least THRESHOLD outputs (default ``WIDE_OUTPUT``, as ``run.py`` trains) against the dot
+on ``x`` as it lies in every layer.
+
+    GLIBC_TUNABLES=glibc.malloc.hugetlb=1 python results/bench/float32_weight_gradient.py \
+        BATCH HEIGHTxWIDTH WIDTH_MULT ROUNDS [THRESHOLD]
+
+Prints the median seconds per step of each form and every step's time.
+"""
+
+import os
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "experiments"))
+
+# pylint: disable=wrong-import-position  # run.py's XLA:CPU flags before JAX starts
+from fcn_iou_jax import cli
+
+cli.use_xla_cpu_flags("float32")
+
+import numpy as np
+
+from benchmarks import step_runners
+from fcn_iou_jax.kernels import mixed_precision
+
+
+def main(batch, size, width_mult, rounds, threshold):
+  """Median seconds per step of each weight-gradient form."""
+  steps = {}
+  for form, wide_output in ((f"x^T written out from {threshold} outputs", threshold),
+                            ("x as it lies", sys.maxsize)):
+    mixed_precision.WIDE_OUTPUT = wide_output  # read when the step is traced, below
+    steps[form] = step_runners.make_step("jax", batch, "float32", width_mult, size, "tuned")
+    steps[form]()  # compiles
+  seconds = {form: [] for form in steps}
+  for _ in range(rounds):
+    for form, step in steps.items():
+      start = time.perf_counter()
+      step()
+      seconds[form].append(time.perf_counter() - start)
+  for form, times in seconds.items():
+    print(f"{form}: median {np.median(times):.4f} s per step "
+          f"({', '.join(f'{t:.3f}' for t in times)})")
+
+
+if __name__ == "__main__":
+  main(int(sys.argv[1]), tuple(int(n) for n in sys.argv[2].split("x")), float(sys.argv[3]),
+       int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else mixed_precision.WIDE_OUTPUT)
