@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from fcn_iou_jax import losses, models, upsample
+from fcn_iou_jax.kernels import mixed_precision
 
 pytestmark = pytest.mark.slow  # full-network compiles
 
@@ -53,9 +54,13 @@ def reference_logits(params, images, backbone):
   return full[:, offset:offset + height, offset:offset + width, 0]
 
 
-@pytest.mark.parametrize("backbone,conv_forms",
-                         [("caffe", "tuned"), ("torchvision", "tuned"), ("caffe", "native")])
-def test_logits_and_gradients_match_the_plain_reference(backbone, conv_forms):
+@pytest.mark.parametrize("backbone,conv_forms,wide_fc_form", [
+    ("caffe", "tuned", False), ("torchvision", "tuned", False), ("caffe", "native", False),
+    ("caffe", "tuned", True)])
+def test_logits_and_gradients_match_the_plain_reference(backbone, conv_forms, wide_fc_form,
+                                                         monkeypatch):
+  if wide_fc_form:  # fc6's and fc7's 512 outputs take the weight-gradient form of 4096
+    monkeypatch.setattr(mixed_precision, "WIDE_OUTPUT", 512)
   model = models.FCN32s(backbone=backbone, width_mult=0.125, dropout_rate=0.0,
                         conv_forms=conv_forms)
   params = models.init_params(model, jax.random.key(0))
