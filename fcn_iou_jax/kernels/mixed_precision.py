@@ -59,7 +59,8 @@ def _weight_gradient(x_low, g_low):
       (transposing x) and keeps the bfloat16 operands, 2-2.6x faster for these shapes.
     * float32, ``o`` at least :data:`WIDE_OUTPUT` (fc6, fc7): ``x^T`` written out first, then a
       dot contracting its last axis (1.2-1.6x faster than the dot on ``x`` as it lies, for
-      these layers alone);
+      these layers alone); the optimisation barrier keeps XLA from folding the transpose
+      back into the dot;
     * float32, narrower: the dot on ``x`` as it lies, which the copy would slow down.
   """
   x_rows = x_low.reshape(-1, x_low.shape[-1])

@@ -6,7 +6,7 @@ on ``x`` as it lies in every layer.
     GLIBC_TUNABLES=glibc.malloc.hugetlb=1 python results/bench/float32_weight_gradient.py \
         BATCH HEIGHTxWIDTH WIDTH_MULT ROUNDS [THRESHOLD]
 
-Prints the median seconds per step of each form and every step's time.
+Prints the median seconds per step of each form.
 """
 
 import os
@@ -21,29 +21,20 @@ from fcn_iou_jax import cli
 
 cli.use_xla_cpu_flags("float32")
 
-import numpy as np
-
-from benchmarks import step_runners
+from benchmarks import common, step_runners
 from fcn_iou_jax.kernels import mixed_precision
 
 
 def main(batch, size, width_mult, rounds, threshold):
-  """Median seconds per step of each weight-gradient form."""
+  """Median seconds per step of each weight-gradient form, timed round-robin."""
   steps = {}
   for form, wide_output in ((f"x^T written out from {threshold} outputs", threshold),
                             ("x as it lies", sys.maxsize)):
     mixed_precision.WIDE_OUTPUT = wide_output  # read when the step is traced, below
     steps[form] = step_runners.make_step("jax", batch, "float32", width_mult, size, "tuned")
-    steps[form]()  # compiles
-  seconds = {form: [] for form in steps}
-  for _ in range(rounds):
-    for form, step in steps.items():
-      start = time.perf_counter()
-      step()
-      seconds[form].append(time.perf_counter() - start)
-  for form, times in seconds.items():
-    print(f"{form}: median {np.median(times):.4f} s per step "
-          f"({', '.join(f'{t:.3f}' for t in times)})")
+    steps[form]()  # traced and compiled with this form
+  for form, seconds in common.interleaved_medians(steps, rounds).items():
+    print(f"{form}: median {seconds:.4f} s per step")
 
 
 if __name__ == "__main__":
