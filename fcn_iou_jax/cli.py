@@ -159,11 +159,16 @@ XLA_CPU_FLAGS = {"float32": ("--xla_cpu_experimental_ynn_fusion_type=dot,reduce"
 
 
 def use_xla_cpu_flags(dtype: str):
-  """Adds :data:`XLA_CPU_FLAGS` of ``dtype`` to ``XLA_FLAGS``; call it before JAX computes
-  anything (XLA reads the variable once). A flag the user set is left as set."""
+  """Adds :data:`XLA_CPU_FLAGS` of ``dtype`` to ``XLA_FLAGS`` (:func:`add_xla_flags`)."""
+  add_xla_flags(XLA_CPU_FLAGS[dtype])
+
+
+def add_xla_flags(flags):
+  """Adds ``flags`` (``--name=value``) to ``XLA_FLAGS``; call it before JAX computes anything
+  (XLA reads the variable once). A flag the user set is left as set."""
   given = os.environ.get("XLA_FLAGS", "").split()
   names = {flag.split("=")[0] for flag in given}
-  added = [flag for flag in XLA_CPU_FLAGS[dtype] if flag.split("=")[0] not in names]
+  added = [flag for flag in flags if flag.split("=")[0] not in names]
   if added:
     os.environ["XLA_FLAGS"] = " ".join(given + added)
 

@@ -6,20 +6,22 @@ import pathlib
 import shutil
 import tempfile
 
+from fcn_iou_jax import cli
+
 # The tests compile many small programs and run each a few times: XLA:CPU's LLVM back end at
 # optimisation level 0 compiles them in about half the time (the same programs, slower machine
 # code). Set in the environment, so that the scripts the tests start inherit it; a level the
 # user set wins.
-if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-  os.environ["XLA_FLAGS"] = " ".join(
-      [os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0"]).strip()
+cli.add_xla_flags(["--xla_backend_optimization_level=0"])
 
 # One XLA compilation cache for the whole session, its workers and the scripts they start: a
 # step the tests build again (each run builds its own) is compiled once. Made by the process
-# that starts the session, removed when it ends; a cache the user set is used instead.
+# that starts the session (the workers inherit the variable), removed when it ends; a cache
+# the user set is used instead.
+OWN_CACHE = None
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="fcn_iou_jax_test_xla_")
-  os.environ["FCN_IOU_TEST_OWN_CACHE"] = os.environ["JAX_COMPILATION_CACHE_DIR"]
+  OWN_CACHE = os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(
+      prefix="fcn_iou_jax_test_xla_")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 import jax  # pylint: disable=wrong-import-position
@@ -53,6 +55,5 @@ def voc_dir():
 
 def pytest_unconfigure(config):
   del config
-  own_cache = os.environ.get("FCN_IOU_TEST_OWN_CACHE")
-  if own_cache and "PYTEST_XDIST_WORKER" not in os.environ:
-    shutil.rmtree(own_cache, ignore_errors=True)
+  if OWN_CACHE:
+    shutil.rmtree(OWN_CACHE, ignore_errors=True)

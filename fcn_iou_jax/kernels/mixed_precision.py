@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 # Output width from which a float32 weight gradient transposes its input first (see
 # _weight_gradient): fc6 and fc7 at the paper's width, 4096, where the float32 train step
-# gets 8% faster (batch 1 and 4, 360x480); at widths 0.25-0.5 (1024-2048 outputs) the
+# gets 9-12% faster (batch 4 and 1, 360x480); at widths 0.25-0.5 (1024-2048 outputs) the
 # copy costs about what it saves, and conv1-conv5 (96-384 outputs) run slower with it.
 WIDE_OUTPUT = 4096
 

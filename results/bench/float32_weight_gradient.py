@@ -11,7 +11,6 @@ Prints the median seconds per step of each form.
 
 import os
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "experiments"))
