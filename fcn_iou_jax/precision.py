@@ -15,11 +15,12 @@ AUTO = "auto"
 ACCELERATORS = ("gpu", "tpu")
 
 
-def cpu_has_amx(cpuinfo: str = "/proc/cpuinfo") -> bool:
-  """Whether the CPU lists the ``amx_bf16`` flag (Linux); False where that cannot be read."""
+def cpu_has(flag: str, cpuinfo: str = "/proc/cpuinfo") -> bool:
+  """Whether the CPU lists ``flag`` (``amx_bf16``, ``avx512f``; Linux); False where that
+  cannot be read."""
   try:
     with open(cpuinfo, encoding="utf-8") as handle:
-      return any(line.startswith("flags") and "amx_bf16" in line.split() for line in handle)
+      return any(line.startswith("flags") and flag in line.split() for line in handle)
   except OSError:
     return False
 
@@ -29,7 +30,7 @@ def cpu_dtype(dtype: str, cpuinfo: str = "/proc/cpuinfo") -> str:
   float32 without (the XLA:CPU flags of a run are chosen by it before JAX starts)."""
   if dtype != AUTO:
     return dtype
-  return "bfloat16" if cpu_has_amx(cpuinfo) else "float32"
+  return "bfloat16" if cpu_has("amx_bf16", cpuinfo) else "float32"
 
 
 def resolve(dtype: str, backend: Callable[[], str], *,

@@ -61,6 +61,7 @@ def test_logits_and_gradients_match_the_plain_reference(backbone, conv_forms, wi
                                                          monkeypatch):
   if wide_fc_form:  # fc6's and fc7's 512 outputs take the weight-gradient form of 4096
     monkeypatch.setattr(mixed_precision, "WIDE_OUTPUT", 512)
+    monkeypatch.setattr(mixed_precision, "transposed_copy_pays", lambda: True)
   model = models.FCN32s(backbone=backbone, width_mult=0.125, dropout_rate=0.0,
                         conv_forms=conv_forms)
   params = models.init_params(model, jax.random.key(0))

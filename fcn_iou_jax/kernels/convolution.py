@@ -14,13 +14,19 @@ import jax.numpy as jnp
 from fcn_iou_jax.kernels import mixed_precision
 
 
-def _patches(x, kernel: int, stride: int):
-  """``[B, H', W', k*k*C]`` patches (im2col), ordered (row, column, channel) like HWIO."""
-  height = (x.shape[1] - kernel) // stride + 1
-  width = (x.shape[2] - kernel) // stride + 1
-  return jnp.concatenate([
-      x[:, i:i + stride * (height - 1) + 1:stride, j:j + stride * (width - 1) + 1:stride, :]
-      for i in range(kernel) for j in range(kernel)], axis=-1)
+def _patches(x, kernel: int, stride: int, *, spatial_axes=(1, 2), channel_axis: int = -1):
+  """Patches (im2col) ordered (row, column, channel) like HWIO: for NHWC ``x`` (the default
+  axes) ``[B, H', W', k*k*C]``; windows slide along ``spatial_axes`` and stack along
+  ``channel_axis``."""
+  height = (x.shape[spatial_axes[0]] - kernel) // stride + 1
+  width = (x.shape[spatial_axes[1]] - kernel) // stride + 1
+
+  def window(i, j):
+    rows = jax.lax.slice_in_dim(x, i, i + stride * (height - 1) + 1, stride, spatial_axes[0])
+    return jax.lax.slice_in_dim(rows, j, j + stride * (width - 1) + 1, stride, spatial_axes[1])
+
+  return jnp.concatenate([window(i, j) for i in range(kernel) for j in range(kernel)],
+                         axis=channel_axis)
 
 
 CONV_FORMS = ("tuned", "native")
@@ -70,7 +76,9 @@ def _tuned_conv2d(x, kernel, stride, pad, operand_dtype):
     return mixed_precision.matmul(x, matrix, operand_dtype)
   padded_patches = functools.partial(_padded_patches, kernel=size, stride=stride, pad=pad)
   if operand_dtype != jnp.float32 or size >= 6:
-    return mixed_precision.rearranged_matmul(padded_patches, x, matrix, operand_dtype)
+    patch_rows = functools.partial(_padded_patch_rows, kernel=size, stride=stride, pad=pad)
+    return mixed_precision.rearranged_matmul(padded_patches, patch_rows, x, matrix,
+                                             operand_dtype)
   return jax.lax.conv_general_dilated(_zero_pad(x, pad), kernel, (stride, stride), "VALID",
                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
@@ -83,3 +91,10 @@ def _zero_pad(x, pad: int):
 def _padded_patches(x, *, kernel: int, stride: int, pad: int):
   """:func:`_patches` of ``x`` zero-padded by ``pad`` on each side."""
   return _patches(_zero_pad(x, pad), kernel, stride)
+
+
+def _padded_patch_rows(x, *, kernel: int, stride: int, pad: int):
+  """:func:`_padded_patches` as a ``[k*k*C, B*H'*W']`` matrix, built from ``x`` channels-first."""
+  channels_first = jnp.pad(jnp.moveaxis(x, -1, 0), [(0, 0), (0, 0), (pad, pad), (pad, pad)])
+  rows = _patches(channels_first, kernel, stride, spatial_axes=(2, 3), channel_axis=0)
+  return rows.reshape(kernel * kernel * x.shape[-1], -1)

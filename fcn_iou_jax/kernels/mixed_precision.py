@@ -15,11 +15,21 @@ import functools
 import jax
 import jax.numpy as jnp
 
-# Output width from which a float32 weight gradient transposes its input first (see
-# _weight_gradient): fc6 and fc7 at the paper's width, 4096, where the float32 train step
-# gets 9-12% faster (batch 4 and 1, 360x480); at widths 0.25-0.5 (1024-2048 outputs) the
-# copy costs about what it saves, and conv1-conv5 (96-384 outputs) run slower with it.
+from fcn_iou_jax import precision
+
+# Output width from which a float32 weight gradient transposes its input first on a CPU
+# without AVX-512 (see _weight_gradient): fc6 and fc7 at the paper's width, 4096, where the
+# float32 train step gets 9-12% faster on AMD Zen 3 (batch 4 and 1, 360x480); at widths
+# 0.25-0.5 (1024-2048 outputs) the copy costs about what it saves, and conv1-conv5 (96-384
+# outputs) run slower with it. On a Xeon with AVX-512 the batch-4 step is 13% slower with it.
 WIDE_OUTPUT = 4096
+
+
+def transposed_copy_pays() -> bool:
+  """Whether float32 weight gradients of :data:`WIDE_OUTPUT` outputs read ``x^T`` written out:
+  on XLA:CPU without AVX-512 (measured, above); never on GPUs and TPUs, whose matmuls read
+  transposed operands as they lie."""
+  return jax.default_backend() == "cpu" and not precision.cpu_has("avx512f")
 
 
 def _product(x, w):
@@ -45,8 +55,12 @@ def _matmul_forward(x, w, operand_dtype):
 def _matmul_backward(operand_dtype, residuals, g):
   x_low, w_low = residuals
   g_low = g.astype(operand_dtype)
-  dx = jnp.einsum("...o,ko->...k", g_low, w_low, preferred_element_type=jnp.float32)
-  return dx, _weight_gradient(x_low, g_low)
+  return _input_gradient(g_low, w_low), _weight_gradient(x_low, g_low)
+
+
+def _input_gradient(g_low, w_low):
+  """``dx[..., k] = sum_o g[..., o] w[k, o]``, accumulated in float32."""
+  return jnp.einsum("...o,ko->...k", g_low, w_low, preferred_element_type=jnp.float32)
 
 
 def _weight_gradient(x_low, g_low):
@@ -57,18 +71,18 @@ def _weight_gradient(x_low, g_low):
       contracts its leading axis goes to neither YNNPACK nor oneDNN, which converts both
       operands to float32 first; with two contracting axes XLA canonicalises the dot
       (transposing x) and keeps the bfloat16 operands, 2-2.6x faster for these shapes.
-    * float32, ``o`` at least :data:`WIDE_OUTPUT` (fc6, fc7): ``x^T`` written out first, then a
-      dot contracting its last axis (1.2-1.6x faster than the dot on ``x`` as it lies, for
-      these layers alone); the optimisation barrier keeps XLA from folding the transpose
-      back into the dot;
-    * float32, narrower: the dot on ``x`` as it lies, which the copy would slow down.
+    * float32, ``o`` at least :data:`WIDE_OUTPUT` (fc6, fc7) where
+      :func:`transposed_copy_pays`: ``x^T`` written out first, then a dot contracting its
+      last axis (1.2-1.6x faster than the dot on ``x`` as it lies, for these layers alone, on
+      AMD Zen 3); the optimisation barrier keeps XLA from folding the transpose back;
+    * float32 otherwise: the dot on ``x`` as it lies.
   """
   x_rows = x_low.reshape(-1, x_low.shape[-1])
   g_rows = g_low.reshape(-1, g_low.shape[-1])
   if x_low.dtype != jnp.float32:
     return jnp.einsum("bmk,bmo->ko", x_rows[None], g_rows[None],
                       preferred_element_type=jnp.float32)
-  if g_rows.shape[-1] >= WIDE_OUTPUT:
+  if g_rows.shape[-1] >= WIDE_OUTPUT and transposed_copy_pays():
     return jnp.einsum("km,mo->ko", jax.lax.optimization_barrier(x_rows.T), g_rows)
   return jnp.einsum("mk,mo->ko", x_rows, g_rows)
 
@@ -76,31 +90,53 @@ def _weight_gradient(x_low, g_low):
 matmul.defvjp(_matmul_forward, _matmul_backward)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 3))
-def rearranged_matmul(rearrange, x, w, operand_dtype):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 4))
+def rearranged_matmul(rearrange, rearrange_rows, x, w, operand_dtype):
   """``y = rearrange(r(x)) @ r(w)``, float32 accumulation, for a ``rearrange`` that only moves,
   copies or zero-pads elements (so ``rearrange(r(x)) == r(rearrange(x))``: the same function
-  as ``matmul(rearrange(x), w)``).
+  as ``matmul(rearrange(x), w)``); ``rearrange_rows(x)`` is the same rearrangement as a
+  ``[K, M]`` matrix, ``rearrange(x).reshape(-1, K).T``.
 
   Gradients: ``dx = rearrange^T(r(g) @ r(w)^T)`` with the transpose (adding the copies) in
-  float32, ``dw = rearrange(r(x))^T @ r(g)``, both accumulated in float32.
+  float32, ``dw = rearrange_rows(r(x)) @ r(g)``, both accumulated in float32. A float32
+  backward pass reads ``rearrange(x)`` kept from the forward pass instead (see
+  :func:`_weight_gradient`); a bfloat16 one rebuilds the rows from the rounded input, which
+  costs less than XLA:CPU's transpose of the kept matrix.
   """
-  return _rearranged_forward(rearrange, x, w, operand_dtype)[0]
+  return _rearranged_forward(rearrange, rearrange_rows, x, w, operand_dtype)[0]
 
 
-def _rearranged_forward(rearrange, x, w, operand_dtype):
+def _rearranged_forward(rearrange, rearrange_rows, x, w, operand_dtype):
+  del rearrange_rows  # used by the backward pass
   x_low = x.astype(operand_dtype)
-  y, (rearranged, w_low) = _matmul_forward(rearrange(x_low), w, operand_dtype)
+  y, (rearranged, w_low) = _matmul_forward(_on_bits(rearrange, x_low), w, operand_dtype)
+  kept = rearranged if operand_dtype == jnp.float32 else x_low
   x_shape = jnp.zeros(x.shape + (0,), x.dtype)  # empty: carries x's shape and dtype only
-  return y, (rearranged, w_low, x_shape)
+  return y, (kept, w_low, x_shape)
 
 
-def _rearranged_backward(rearrange, operand_dtype, residuals, g):
-  rearranged, w_low, x_shape = residuals
-  d_rearranged, dw = _matmul_backward(operand_dtype, (rearranged, w_low), g)
+def _rearranged_backward(rearrange, rearrange_rows, operand_dtype, residuals, g):
+  kept, w_low, x_shape = residuals
+  g_low = g.astype(operand_dtype)
+  if operand_dtype == jnp.float32:
+    dw = _weight_gradient(kept, g_low)
+  else:
+    dw = jnp.einsum("km,mo->ko", _on_bits(rearrange_rows, kept),
+                    g_low.reshape(-1, g_low.shape[-1]), preferred_element_type=jnp.float32)
   x_like = jax.ShapeDtypeStruct(x_shape.shape[:-1], x_shape.dtype)
-  (dx,) = jax.linear_transpose(rearrange, x_like)(d_rearranged)
+  (dx,) = jax.linear_transpose(rearrange, x_like)(_input_gradient(g_low, w_low))
   return dx, dw
+
+
+def _on_bits(rearrange, x):
+  """``rearrange(x)`` for a ``rearrange`` that only moves, copies or zero-pads elements, done on
+  ``x``'s bits as unsigned integers of its width where ``x`` is not float32: XLA:CPU copies
+  bfloat16 arrays through float32 (a conversion each way), integers as they are. Zero bits
+  are +0.0."""
+  if x.dtype == jnp.float32:
+    return rearrange(x)
+  bits = jax.lax.bitcast_convert_type(x, jnp.dtype(f"uint{8 * x.dtype.itemsize}"))
+  return jax.lax.bitcast_convert_type(rearrange(bits), x.dtype)
 
 
 rearranged_matmul.defvjp(_rearranged_forward, _rearranged_backward)
