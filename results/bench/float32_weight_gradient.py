@@ -27,6 +27,7 @@ from fcn_iou_jax.kernels import mixed_precision
 def main(batch, size, width_mult, rounds, threshold):
   """Median seconds per step of each weight-gradient form, timed round-robin."""
   steps = {}
+  mixed_precision.transposed_copy_pays = lambda: True  # the form on any CPU, to compare it
   for form, wide_output in ((f"x^T written out from {threshold} outputs", threshold),
                             ("x as it lies", sys.maxsize)):
     mixed_precision.WIDE_OUTPUT = wide_output  # read when the step is traced, below
