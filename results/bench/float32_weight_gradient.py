@@ -1,7 +1,7 @@
 """The float32 train step with the weight gradients of ``kernels.mixed_precision`` in both
 forms, in one process, timed step by step alternately: ``x^T`` written out first for layers
-of at least THRESHOLD outputs (default ``WIDE_OUTPUT``, as ``run.py`` trains) against the dot
-on ``x`` as it lies in every layer.
+of at least THRESHOLD outputs (default ``WIDE_OUTPUT``, as ``run.py`` trains on CPUs without
+AVX-512; forced on here on any CPU) against the dot on ``x`` as it lies in every layer.
 
     GLIBC_TUNABLES=glibc.malloc.hugetlb=1 python results/bench/float32_weight_gradient.py \
         BATCH HEIGHTxWIDTH WIDTH_MULT ROUNDS [THRESHOLD]
