@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from fcn_iou_jax import geometry, upsample
-from fcn_iou_jax.kernels import channel_window, convolution, pooling, zero_padding
+from fcn_iou_jax.kernels import convolution, pooling, response_norm, zero_padding
 
 INPUT_PAD = 100  # FCN pads conv1's input by 100 px so that small inputs still score.
 UPSAMPLE_STRIDE = 32
@@ -101,20 +101,8 @@ def upsampling_matrices(backbone: str, fc6_kernel: int, scores_size, out_size):
                for n_in, n_out in zip(scores_size, out_size))
 
 
-def local_response_norm(x, *, size=5, alpha=1e-4, k=1.0):
-  r"""Caffe's across-channel LRN with its beta = 3/4:
-  ``b_c = a_c / (k + alpha/size * sum_{|c'-c|<=size//2} a_c'^2)^(3/4)``.
-
-  ``t^(-3/4) = r * sqrt(r)`` with ``r = 1/sqrt(t)``: a third of the time of ``pow`` with its
-  gradient on CPU; the window sum is :func:`kernels.channel_window.window_sum`.
-  """
-  inverse_root = jax.lax.rsqrt(k + (alpha / size) * channel_window.window_sum(jnp.square(x),
-                                                                               size))
-  return x * inverse_root * jnp.sqrt(inverse_root)
-
-
 def _normalized(x, lrn: bool):
-  return local_response_norm(x) if lrn else x
+  return response_norm.local_response_norm(x) if lrn else x
 
 
 class Conv(nn.Module):

@@ -35,13 +35,17 @@ def _reference(x, kernel, g, stride, pad):
   return y, dxp[:, pad:pad + x.shape[1], pad:pad + x.shape[2], :], dw
 
 
-@pytest.mark.parametrize("size,stride,pad", [(3, 1, 1), (5, 1, 2), (11, 4, 0), (6, 1, 0)])
+# Large kernels with few outputs (native in float32) and with as many as the patch form needs.
+@pytest.mark.parametrize("size,stride,pad,outputs", [
+    (3, 1, 1, 6), (5, 1, 2, 6), (11, 4, 0, 6), (6, 1, 0, 6),
+    (11, 4, 0, convolution.PATCH_MATMUL_MIN_OUTPUTS),
+    (6, 1, 0, convolution.PATCH_MATMUL_MIN_OUTPUTS)])
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
 def test_tuned_convolution_and_gradients_are_the_sum_over_kernel_offsets(size, stride, pad,
-                                                                        dtype):
+                                                                        outputs, dtype):
   rng = np.random.default_rng(size)
   x = rng.standard_normal((2, 17, 14, 5)).astype(np.float32)
-  kernel = rng.standard_normal((size, size, 5, 6)).astype(np.float32)
+  kernel = rng.standard_normal((size, size, 5, outputs)).astype(np.float32)
   y, pullback = jax.vjp(lambda a, k: convolution.conv2d(
       a, k, stride=stride, pad=pad, operand_dtype=dtype), x, kernel)
   g = rng.standard_normal(y.shape).astype(np.float32)

@@ -6,8 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fcn_iou_jax import models
-from fcn_iou_jax.kernels import zero_padding
+from fcn_iou_jax.kernels import response_norm, zero_padding
 
 
 def _layer(params, *, stride):
@@ -16,7 +15,7 @@ def _layer(params, *, stride):
   def apply(x):
     y = jax.lax.conv_general_dilated(x, kernel, (stride, stride), "VALID",
                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    return models.local_response_norm(jax.nn.relu(y + bias))
+    return response_norm.local_response_norm(jax.nn.relu(y + bias))
   return apply
 
 

@@ -31,6 +31,11 @@ def _patches(x, kernel: int, stride: int, *, spatial_axes=(1, 2), channel_axis: 
 
 CONV_FORMS = ("tuned", "native")
 
+# Outputs from which a float32 large kernel (conv1's 11x11, fc6's 6x6) runs as patches times a
+# matmul: with fewer (conv1 at width 0.25: 24) XLA's native convolution is faster, the CPU
+# protocol's train step 9% faster (Xeon, batch 8, 180x240); at 96 (width 1) the two tie.
+PATCH_MATMUL_MIN_OUTPUTS = 64
+
 
 def conv2d(x, kernel, *, stride: int = 1, pad: int = 0, groups: int = 1,
            operand_dtype=jnp.float32, forms: str = "tuned"):
@@ -40,8 +45,9 @@ def conv2d(x, kernel, *, stride: int = 1, pad: int = 0, groups: int = 1,
   ``forms`` picks how it is computed; both compute the same function, up to the operands'
   rounding (tested):
     * ``tuned`` (default): groups as separate convolutions; 1x1 kernels as one matmul; large
-      kernels (conv1's 11x11 on 3 channels, fc6's 6x6) as patches times a matmul; the rest as
-      XLA convolutions. With a low ``operand_dtype`` (bfloat16) every kernel is patches of the
+      kernels (conv1's 11x11 on 3 channels, fc6's 6x6) with at least
+      :data:`PATCH_MATMUL_MIN_OUTPUTS` outputs as patches times a matmul; the rest as XLA
+      convolutions. With a low ``operand_dtype`` (bfloat16) every kernel is patches of the
       rounded input times a matmul (:func:`mixed_precision.rearranged_matmul`), the form that
       reaches AMX. Fastest on XLA:CPU, and on an H100 in float32 (in bfloat16 the two are
       close; ``experiments/bench.py``, README "Performance").
@@ -75,7 +81,8 @@ def _tuned_conv2d(x, kernel, stride, pad, operand_dtype):
   if size == 1 and stride == 1 and not pad:
     return mixed_precision.matmul(x, matrix, operand_dtype)
   padded_patches = functools.partial(_padded_patches, kernel=size, stride=stride, pad=pad)
-  if operand_dtype != jnp.float32 or size >= 6:
+  if operand_dtype != jnp.float32 or (size >= 6 and
+                                      kernel.shape[-1] >= PATCH_MATMUL_MIN_OUTPUTS):
     patch_rows = functools.partial(_padded_patch_rows, kernel=size, stride=stride, pad=pad)
     return mixed_precision.rearranged_matmul(padded_patches, patch_rows, x, matrix,
                                              operand_dtype)
