@@ -35,12 +35,15 @@ def _reference(x, kernel, g, stride, pad):
   return y, dxp[:, pad:pad + x.shape[1], pad:pad + x.shape[2], :], dw
 
 
-# Large kernels with few outputs (native in float32) and with as many as the patch form needs.
-@pytest.mark.parametrize("size,stride,pad,outputs", [
-    (3, 1, 1, 6), (5, 1, 2, 6), (11, 4, 0, 6), (6, 1, 0, 6),
-    (11, 4, 0, convolution.PATCH_MATMUL_MIN_OUTPUTS),
-    (6, 1, 0, convolution.PATCH_MATMUL_MIN_OUTPUTS)])
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+FORMS = [(3, 1, 1, 6), (5, 1, 2, 6), (11, 4, 0, 6), (6, 1, 0, 6)]  # (size, stride, pad, outputs)
+# float32 large kernels with as many outputs as the patch form needs (fewer run natively).
+WIDE = [(11, 4, 0, convolution.PATCH_MATMUL_MIN_OUTPUTS),
+        (6, 1, 0, convolution.PATCH_MATMUL_MIN_OUTPUTS)]
+
+
+@pytest.mark.parametrize("size,stride,pad,outputs,dtype",
+                         [(*form, dtype) for form in FORMS for dtype in (jnp.float32, jnp.bfloat16)]
+                         + [(*form, jnp.float32) for form in WIDE])
 def test_tuned_convolution_and_gradients_are_the_sum_over_kernel_offsets(size, stride, pad,
                                                                         outputs, dtype):
   rng = np.random.default_rng(size)
