@@ -2,6 +2,7 @@
 
 Each module computes the same function as the plain form it replaces (a convolution, a
 max pool, a matmul, a sum), in the form XLA:CPU (and, where measured, a GPU) runs fastest;
-``tests/test_fast_path.py``, ``test_pooling.py`` and ``test_mixed_precision.py`` check them
-against the plain forms. ``Config.conv_forms`` selects the convolution's form.
+``tests/test_fast_path.py``, ``test_convolution.py``, ``test_pooling.py``,
+``test_response_norm.py`` and ``test_mixed_precision.py`` check them against the plain forms
+and their definitions. ``Config.conv_forms`` selects the convolution's form.
 """

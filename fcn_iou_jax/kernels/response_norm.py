@@ -19,8 +19,8 @@ def local_response_norm(a, size: int = 5, alpha: float = 1e-4, k: float = 1.0):
   ``t^(-3/4) = r * sqrt(r)`` with ``r = 1/sqrt(t)``: a third of the time of ``pow`` on CPU.
   Gradient (cotangent ``g``; the window is symmetric):
   ``da_j = g_j t_j^(-3/4) - (3 alpha / (2 size)) a_j sum_{|c-j|<=size//2} g_c b_c / t_c``,
-  recomputing ``t`` from the kept input: one pass forward and one backward, 25-40% less time
-  than autodiff of the forward, which keeps and re-reads several intermediates
+  recomputing ``t`` from the kept input: one pass forward and one backward, about 30% less
+  time than autodiff of the forward, which keeps and re-reads several intermediates
   (docs/performance.md).
   """
   return _normalized(a, size, alpha, k)[0]
