@@ -25,7 +25,7 @@ from fcn_iou_jax import (checkpoints, evaluation, interrupts, losses, run_log, s
 from fcn_iou_jax.build import (Task, build_loss, build_model, build_optimizer, build_source,
                                build_task, eval_input_scale, initial_params, read_init_weights)
 from fcn_iou_jax.config import Config, incompatible_keys
-from fcn_iou_jax.data import pipeline
+from fcn_iou_jax.data import pipeline, sources
 from fcn_iou_jax.errors import DivergedError, UserError
 
 FINAL_SPLITS = ("val", "test")
@@ -47,6 +47,14 @@ def _check_config(config: Config, task: Task):
                     f"{devices} devices")
   if config.batch_size // processes < 1:
     raise UserError("`batch_size` is smaller than the number of processes")
+  # Before any data is prepared or any file written.
+  pipeline.check_augmentation(config.crop_size, training_size(config), config.scale_jitter)
+
+
+def training_size(config: Config) -> tuple[int, int]:
+  """``(height, width)`` every training image is resized to: ``image_size``, else the
+  dataset's."""
+  return tuple(config.image_size or sources.get_spec(config.dataset).train_size)
 
 
 def claim_workdir(config: Config, workdir: str):
@@ -171,7 +179,7 @@ def _best_selection(progress: checkpoints.Progress, task: Task) -> dict:
 
 def _train(config, task, parallel, state, progress, source, store, log, evaluate, start_step):
   processes = jax.process_count()
-  image_size = tuple(config.image_size or source.spec.train_size)
+  image_size = training_size(config)
   dataset, positives, total = pipeline.make_train_dataset(
       source.examples("selection_train", shard_index=jax.process_index(),
                       shard_count=processes),

@@ -197,7 +197,7 @@ def make_train_dataset(examples, *, category_id: int | None, void: int, image_si
     ``(dataset, positive_count, example_count)``, ``positive_count`` the images that hold
     the category (multi-class: every image); batch leaves are ``[B, ...]``.
   """
-  _check_augmentation(crop_size, image_size, scale_jitter)
+  check_augmentation(crop_size, image_size, scale_jitter)
   augmentation = {"crop_size": crop_size, "scale_jitter": scale_jitter,
                   "colour_jitter": colour_jitter, "backbone": backbone, "input_mean": input_mean}
   prepared = examples.map(lambda e: resize(binarize(e, category_id=category_id, void=void),
@@ -226,7 +226,9 @@ def make_train_dataset(examples, *, category_id: int | None, void: int, image_si
   return batches.prefetch(tf.data.AUTOTUNE), positive_count, example_count
 
 
-def _check_augmentation(crop_size, image_size, scale_jitter):
+def check_augmentation(crop_size, image_size, scale_jitter):
+  """Refuses, with a :class:`UserError`, a crop larger than the training size or a scale
+  jitter without a crop."""
   if crop_size is not None and any(c > s for c, s in zip(crop_size, image_size)):
     raise UserError(f"`crop_size`={crop_size[0]}x{crop_size[1]} is larger than the training "
                     f"size {image_size[0]}x{image_size[1]}")
