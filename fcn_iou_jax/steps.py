@@ -146,8 +146,10 @@ class PmapSteps:
     return jax.pmap(lambda tree: tree, axis_name=AXIS)(flax.jax_utils.replicate(state))
 
   def get_state(self, state):
-    """Device state -> one host copy (numpy)."""
-    return jax.device_get(jax.tree_util.tree_map(lambda x: x[0], state))
+    """Device state -> one host copy (numpy): this process's first device's replica, read as
+    it is (indexing the device array would run, and first compile, an op per leaf)."""
+    local = jax.device_get(jax.tree_util.tree_map(lambda x: x.addressable_data(0), state))
+    return jax.tree_util.tree_map(lambda x: x[0], local)
 
   def put_batch(self, batch):
     """This process's part of the global batch, ``[B_local, ...]`` leaves, split
@@ -161,7 +163,7 @@ class PmapSteps:
 
   def first(self, value):
     """A replicated per-device value (e.g. the loss) as one host number."""
-    return np.asarray(value[0])
+    return np.asarray(value.addressable_data(0))[0]
 
 
 class JitSteps:

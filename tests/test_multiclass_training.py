@@ -129,7 +129,7 @@ def test_a_multiclass_run_trains_scores_predicts_and_seeds_a_binary_run(tmp_path
 
   # predict.py: palette PNGs in the dataset's colours, an overlay and a legend.
   image = tmp_path / "photo.png"
-  Image.fromarray(next(synthetic.generate(synthetic.SyntheticSpec(), "val"))["image"]).save(image)
+  Image.fromarray(synthetic.generate(synthetic.SyntheticSpec(), "val")[0]["image"]).save(image)
   predict.main([f"--workdir={tmp_path / 'whole'}", f"--out={tmp_path / 'masks'}", str(image)])
   with Image.open(tmp_path / "masks" / "photo_mask.png") as mask:
     assert mask.mode == "P"

@@ -226,7 +226,7 @@ class Source:
 
   def _synthetic_examples(self, split: str):
     base, part = _synthetic_split(split)
-    examples = list(synthetic.generate(self._synthetic_spec, base))[part]
+    examples = synthetic.generate(self._synthetic_spec, base)[part]
     height, width = self._synthetic_spec.height, self._synthetic_spec.width
     signature = {
         "image": tf.TensorSpec((height, width, 3), tf.uint8),

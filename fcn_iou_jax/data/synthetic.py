@@ -11,6 +11,7 @@ of ``(seed, split, index)``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import zlib
 
 import numpy as np
@@ -69,11 +70,18 @@ def make_example(spec: SyntheticSpec, split: str, index: int):
   return (np.clip(image, 0, 1) * 255).astype(np.uint8), label
 
 
-def generate(spec: SyntheticSpec, split: str):
-  """Yields example dicts ``{image, label [H, W, 1], image_id}`` of ``split``."""
+@functools.lru_cache(maxsize=16)  # an imbalance sweep: 5 ratios x 3 splits
+def generate(spec: SyntheticSpec, split: str) -> tuple[dict, ...]:
+  """The example dicts ``{image, label [H, W, 1], image_id}`` of ``split``, read-only, made
+  once per process (a run reads a split again at every evaluation)."""
+  examples = []
   for index in range(SPLIT_SIZES[split]):
     image, label = make_example(spec, split, index)
-    yield {"image": image, "label": label[..., None], "image_id": f"{split}_{index:04d}"}
+    example = {"image": image, "label": label[..., None]}
+    for array in example.values():
+      array.flags.writeable = False
+    examples.append(dict(example, image_id=f"{split}_{index:04d}"))
+  return tuple(examples)
 
 
 LABELS = categories.SYNTHETIC
