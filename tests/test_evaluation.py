@@ -1,5 +1,5 @@
-"""A split's scores over batches (a short last one, read one batch late) against the same
-counts taken one image at a time."""
+"""A split's scores over batches (a short last one) against the same counts taken one image
+at a time."""
 
 import jax
 import jax.numpy as jnp
