@@ -77,10 +77,9 @@ def generate(spec: SyntheticSpec, split: str) -> tuple[dict, ...]:
   examples = []
   for index in range(SPLIT_SIZES[split]):
     image, label = make_example(spec, split, index)
-    example = {"image": image, "label": label[..., None]}
-    for array in example.values():
-      array.flags.writeable = False
-    examples.append(dict(example, image_id=f"{split}_{index:04d}"))
+    label = label[..., None]
+    image.flags.writeable = label.flags.writeable = False
+    examples.append({"image": image, "label": label, "image_id": f"{split}_{index:04d}"})
   return tuple(examples)
 
 
