@@ -14,19 +14,19 @@ import jax.numpy as jnp
 from fcn_iou_jax.kernels import mixed_precision
 
 
-def _patches(x, kernel: int, stride: int, *, spatial_axes=(1, 2), channel_axis: int = -1):
-  """Patches (im2col) ordered (row, column, channel) like HWIO: for NHWC ``x`` (the default
-  axes) ``[B, H', W', k*k*C]``; windows slide along ``spatial_axes`` and stack along
-  ``channel_axis``."""
-  height = (x.shape[spatial_axes[0]] - kernel) // stride + 1
-  width = (x.shape[spatial_axes[1]] - kernel) // stride + 1
+def _offset_view(x, offset: int, kernel: int, stride: int, *, axis: int):
+  """What window offset ``offset`` reads along ``axis`` at each of the positions of a
+  ``kernel``-wide window sliding by ``stride``: ``x[offset + stride * i]``."""
+  count = (x.shape[axis] - kernel) // stride + 1
+  return jax.lax.slice_in_dim(x, offset, offset + stride * (count - 1) + 1, stride, axis)
 
-  def window(i, j):
-    rows = jax.lax.slice_in_dim(x, i, i + stride * (height - 1) + 1, stride, spatial_axes[0])
-    return jax.lax.slice_in_dim(rows, j, j + stride * (width - 1) + 1, stride, spatial_axes[1])
 
-  return jnp.concatenate([window(i, j) for i in range(kernel) for j in range(kernel)],
-                         axis=channel_axis)
+def _patches(x, kernel: int, stride: int):
+  """Patches (im2col) of NHWC ``x``, ``[B, H', W', k*k*C]``, ordered (row, column, channel)
+  like HWIO."""
+  return jnp.concatenate([
+      _offset_view(_offset_view(x, i, kernel, stride, axis=1), j, kernel, stride, axis=2)
+      for i in range(kernel) for j in range(kernel)], axis=-1)
 
 
 CONV_FORMS = ("tuned", "native")
@@ -101,11 +101,10 @@ def _padded_patches(x, *, kernel: int, stride: int, pad: int):
 
 
 def _windows(x, kernel: int, stride: int, *, axis: int, stack_axis: int):
-  """The ``kernel`` windows of ``x`` along ``axis`` (offsets 0 .. kernel-1, step ``stride``),
+  """The ``kernel`` offsets' views of ``x`` along ``axis`` (:func:`_offset_view`),
   concatenated along ``stack_axis`` in offset order."""
-  count = (x.shape[axis] - kernel) // stride + 1
-  return jnp.concatenate([jax.lax.slice_in_dim(x, i, i + stride * (count - 1) + 1, stride, axis)
-                          for i in range(kernel)], axis=stack_axis)
+  return jnp.concatenate([_offset_view(x, i, kernel, stride, axis=axis) for i in range(kernel)],
+                         axis=stack_axis)
 
 
 def _padded_patch_rows(x, *, kernel: int, stride: int, pad: int):
