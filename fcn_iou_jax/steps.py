@@ -163,7 +163,7 @@ class PmapSteps:
 
   def first(self, value):
     """A replicated per-device value (e.g. the loss) as one host number."""
-    return np.asarray(value.addressable_data(0))[0]
+    return self.get_state(value)
 
 
 class JitSteps:
