@@ -95,16 +95,30 @@ def _zero_pad(x, pad: int):
   return jnp.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
 
 
-def _padded_patches(x, *, kernel: int, stride: int, pad: int):
-  """:func:`_patches` of ``x`` zero-padded by ``pad`` on each side."""
-  return _patches(_zero_pad(x, pad), kernel, stride)
-
-
 def _windows(x, kernel: int, stride: int, *, axis: int, stack_axis: int):
   """The ``kernel`` offsets' views of ``x`` along ``axis`` (:func:`_offset_view`),
   concatenated along ``stack_axis`` in offset order."""
   return jnp.concatenate([_offset_view(x, i, kernel, stride, axis=axis) for i in range(kernel)],
                          axis=stack_axis)
+
+
+# Stride-1 kernels from this size on (fc6's 6x6) gather their patches in two passes, like the
+# weight gradient's rows: the column offsets first, then the row offsets of that. The backward
+# pass's transpose (adding the copies back) then runs in two passes too, which XLA:CPU fuses
+# with pool5's gradient in fewer passes: the CPU protocol's float32 step 4-6% faster (Xeon,
+# width 0.25, batch 8, 180x240), width 1 even in float32 and even to 8% faster in bfloat16
+# (docs/performance.md). Smaller kernels keep one concatenation (mixed in bfloat16).
+TWO_PASS_MIN_KERNEL = 6
+
+
+def _padded_patches(x, *, kernel: int, stride: int, pad: int):
+  """:func:`_patches` of ``x`` zero-padded by ``pad`` on each side; for stride-1 kernels of
+  :data:`TWO_PASS_MIN_KERNEL` or more built in two passes (the same array)."""
+  padded = _zero_pad(x, pad)
+  if stride == 1 and kernel >= TWO_PASS_MIN_KERNEL:
+    columns = _windows(padded, kernel, stride, axis=2, stack_axis=-1)
+    return _windows(columns, kernel, stride, axis=1, stack_axis=-1)
+  return _patches(padded, kernel, stride)
 
 
 def _padded_patch_rows(x, *, kernel: int, stride: int, pad: int):
