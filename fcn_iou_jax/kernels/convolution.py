@@ -105,7 +105,7 @@ def _windows(x, kernel: int, stride: int, *, axis: int, stack_axis: int):
 # Stride-1 kernels from this size on (fc6's 6x6) gather their patches in two passes, like the
 # weight gradient's rows: the column offsets first, then the row offsets of that. The backward
 # pass's transpose (adding the copies back) then runs in two passes too, which XLA:CPU fuses
-# with pool5's gradient in fewer passes: the CPU protocol's float32 step 4-6% faster (Xeon,
+# with pool5's gradient in fewer passes: the CPU protocol's float32 step 3-6% faster (Xeon,
 # width 0.25, batch 8, 180x240), width 1 even in float32 and even to 8% faster in bfloat16
 # (docs/performance.md). Smaller kernels keep one concatenation (mixed in bfloat16).
 TWO_PASS_MIN_KERNEL = 6
