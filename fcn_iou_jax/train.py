@@ -141,10 +141,10 @@ def _train_and_evaluate_in(config: Config, workdir: str, *, task: Task, init_wei
     return saved_results
   log = run_log.MetricsLog(workdir, resume_step=start_step)
 
-  evaluate = lambda state_params, split: evaluation.evaluate_split(
-      parallel, state_params, source, split, category_id=task.category_id,
-      batch_size=config.eval_batch_size, backbone=config.backbone,
-      input_scale=eval_input_scale(config), input_mean=config.input_mean)
+  evaluate = evaluation.SplitEvaluator(  # evaluate(params, split)
+      parallel, source, category_id=task.category_id, batch_size=config.eval_batch_size,
+      backbone=config.backbone, input_scale=eval_input_scale(config),
+      input_mean=config.input_mean)
   state = parallel.put_state(host_state)
   if start_step < config.train_steps:
     state, progress, throughput = _train(config, task, parallel, state, progress, source,

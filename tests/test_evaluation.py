@@ -10,15 +10,20 @@ from fcn_iou_jax import evaluation, losses, models, steps
 from fcn_iou_jax.data import pipeline, sources
 
 
-def test_split_scores_count_every_image_once_as_one_image_at_a_time_does():
-  source = sources.Source("synthetic")  # 40 val images of 96x128: no padding
+def _narrow_model_and_params(score_seed=1):
   model = models.FCN32s(width_mult=0.0625)
   params = models.init_params(model, jax.random.key(0))
   # A score layer with some spread, so that predictions differ between images.
-  params["score"]["kernel"] = 0.05 * jax.random.normal(jax.random.key(1),
+  params["score"]["kernel"] = 0.05 * jax.random.normal(jax.random.key(score_seed),
                                                        params["score"]["kernel"].shape)
   parallel = steps.parallel_steps("pmap", model=model, tx=optax.sgd(0.1),
                                   loss_fn=losses.soft_iou_loss_from_logits)
+  return model, params, parallel
+
+
+def test_split_scores_count_every_image_once_as_one_image_at_a_time_does():
+  source = sources.Source("synthetic")  # 40 val images of 96x128: no padding
+  model, params, parallel = _narrow_model_and_params()
   result = evaluation.evaluate_split(parallel, parallel.put_state(params), source, "val",
                                      category_id=1, batch_size=6, backbone="caffe")
 
@@ -40,3 +45,24 @@ def test_split_scores_count_every_image_once_as_one_image_at_a_time_does():
   assert {name: result[name] for name in totals} == totals
   assert 0 < totals["tp"] and 0 < totals["fp"]  # a prediction that varies, not a constant
   assert result["iou"] == totals["tp"] / (totals["tp"] + totals["fp"] + totals["fn"])
+
+
+def test_an_evaluator_builds_a_split_pipeline_once_and_scores_each_params_afresh(monkeypatch):
+  source = sources.Source("synthetic")
+  _, params_a, parallel = _narrow_model_and_params(score_seed=1)
+  _, params_b, _ = _narrow_model_and_params(score_seed=2)
+  params_a, params_b = parallel.put_state(params_a), parallel.put_state(params_b)
+  settings = {"category_id": 1, "batch_size": 6, "backbone": "caffe"}
+  fresh = [evaluation.evaluate_split(parallel, params, source, "val", **settings)
+           for params in (params_a, params_b)]
+  built = []
+  make_eval_dataset = pipeline.make_eval_dataset
+  monkeypatch.setattr(pipeline, "make_eval_dataset",
+                      lambda *args, **kwargs: built.append(1) or make_eval_dataset(*args, **kwargs))
+
+  evaluate = evaluation.SplitEvaluator(parallel, source, **settings)
+  scored = [evaluate(params, "val") for params in (params_a, params_b, params_a)]
+
+  assert len(built) == 1
+  assert scored == [fresh[0], fresh[1], fresh[0]]
+  assert fresh[0] != fresh[1]
