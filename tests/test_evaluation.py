@@ -1,5 +1,5 @@
 """A split's scores over batches (a short last one) against the same counts taken one image
-at a time."""
+at a time; an evaluator that keeps a split's pipeline scores each model as a fresh one does."""
 
 import jax
 import jax.numpy as jnp
