@@ -10,15 +10,19 @@ from fcn_iou_jax import evaluation, losses, models, steps
 from fcn_iou_jax.data import pipeline, sources
 
 
-def _narrow_model_and_params(score_seed=1):
+def _narrow_model_and_params():
   model = models.FCN32s(width_mult=0.0625)
-  params = models.init_params(model, jax.random.key(0))
-  # A score layer with some spread, so that predictions differ between images.
-  params["score"]["kernel"] = 0.05 * jax.random.normal(jax.random.key(score_seed),
-                                                       params["score"]["kernel"].shape)
+  params = _with_score_spread(models.init_params(model, jax.random.key(0)), seed=1)
   parallel = steps.parallel_steps("pmap", model=model, tx=optax.sgd(0.1),
                                   loss_fn=losses.soft_iou_loss_from_logits)
   return model, params, parallel
+
+
+def _with_score_spread(params, seed):
+  """``params`` with a score layer of some spread, so that predictions differ between
+  images."""
+  kernel = 0.05 * jax.random.normal(jax.random.key(seed), params["score"]["kernel"].shape)
+  return dict(params, score=dict(params["score"], kernel=kernel))
 
 
 def test_split_scores_count_every_image_once_as_one_image_at_a_time_does():
@@ -49,9 +53,9 @@ def test_split_scores_count_every_image_once_as_one_image_at_a_time_does():
 
 def test_an_evaluator_builds_a_split_pipeline_once_and_scores_each_params_afresh(monkeypatch):
   source = sources.Source("synthetic")
-  _, params_a, parallel = _narrow_model_and_params(score_seed=1)
-  _, params_b, _ = _narrow_model_and_params(score_seed=2)
-  params_a, params_b = parallel.put_state(params_a), parallel.put_state(params_b)
+  _, params, parallel = _narrow_model_and_params()
+  params_a, params_b = (parallel.put_state(_with_score_spread(params, seed))
+                        for seed in (1, 2))
   settings = {"category_id": 1, "batch_size": 6, "backbone": "caffe"}
   fresh = [evaluation.evaluate_split(parallel, params, source, "val", **settings)
            for params in (params_a, params_b)]
