@@ -152,10 +152,12 @@ def set_up_process(*, huge_pages: bool = False):
 # XLA:CPU flags measured fastest for the train step, per operand dtype (docs/performance.md):
 # YNNPACK's dots for float32 (batch 4, 360x480: 2.73 -> 2.26 s per step), and its
 # reductions, without which XLA's own reductions run 10-16x slower beside YNNPACK's dots (the
-# fc layers' bias gradients: 190 ms of a 3 s step); none for bfloat16 (YNNPACK's dots there:
-# 1.46 -> 3.28 s).
+# fc layers' bias gradients: 190 ms of a 3 s step). For bfloat16 its dots one by one and its
+# reductions, but not its convolutions (in XLA's defaults), which run the narrow layers'
+# float32 convolutions 2x slower than XLA's own (the CPU protocol's step 0.40 -> 0.19 s);
+# its fused dots (``dot``) are slower in bfloat16 (1.46 -> 3.28 s per batch-4 step).
 XLA_CPU_FLAGS = {"float32": ("--xla_cpu_experimental_ynn_fusion_type=dot,reduce",),
-                 "bfloat16": ()}
+                 "bfloat16": ("--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce",)}
 
 
 def use_xla_cpu_flags(dtype: str):

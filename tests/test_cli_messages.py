@@ -108,7 +108,8 @@ def test_a_setting_out_of_its_range_is_one_line_naming_its_flag(tmp_path, capsys
 def test_xla_cpu_flags_are_added_per_dtype_and_a_user_s_own_kept(monkeypatch):
   monkeypatch.delenv("XLA_FLAGS", raising=False)
   cli.use_xla_cpu_flags("bfloat16")
-  assert "XLA_FLAGS" not in os.environ
+  assert os.environ["XLA_FLAGS"] == "--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce"
+  monkeypatch.delenv("XLA_FLAGS")
   cli.use_xla_cpu_flags("float32")
   assert os.environ["XLA_FLAGS"] == "--xla_cpu_experimental_ynn_fusion_type=dot,reduce"
   monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_experimental_ynn_fusion_type= --xla_dump_to=/x")

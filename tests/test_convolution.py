@@ -35,15 +35,15 @@ def _reference(x, kernel, g, stride, pad):
   return y, dxp[:, pad:pad + x.shape[1], pad:pad + x.shape[2], :], dw
 
 
-FORMS = [(3, 1, 1, 6), (5, 1, 2, 6), (11, 4, 0, 6), (6, 1, 0, 6)]  # (size, stride, pad, outputs)
-# float32 large kernels with as many outputs as the patch form needs (fewer run natively).
-WIDE = [(11, 4, 0, convolution.PATCH_MATMUL_MIN_OUTPUTS),
-        (6, 1, 0, convolution.PATCH_MATMUL_MIN_OUTPUTS)]
+FORMS = [(3, 1, 1), (5, 1, 2), (11, 4, 0), (6, 1, 0)]  # (size, stride, pad)
+# Narrow kernels run as XLA convolutions (bfloat16: on rounded operands), wide ones as patches
+# times a matmul (float32: the large kernels only).
+OUTPUTS = [6, convolution.PATCH_MATMUL_MIN_OUTPUTS]
 
 
 @pytest.mark.parametrize("size,stride,pad,outputs,dtype",
-                         [(*form, dtype) for form in FORMS for dtype in (jnp.float32, jnp.bfloat16)]
-                         + [(*form, jnp.float32) for form in WIDE])
+                         [(*form, outputs, dtype) for form in FORMS for outputs in OUTPUTS
+                          for dtype in (jnp.float32, jnp.bfloat16)])
 def test_tuned_convolution_and_gradients_are_the_sum_over_kernel_offsets(size, stride, pad,
                                                                         outputs, dtype):
   rng = np.random.default_rng(size)

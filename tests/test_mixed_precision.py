@@ -77,3 +77,20 @@ def test_rearranged_product_and_gradients_are_float64_math_on_rounded_operands()
   np.testing.assert_allclose(dx, expected_dx, rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(dw, x_windows.reshape(-1, 32).T @ _rounded(g).reshape(-1, 7),
                              rtol=1e-5, atol=1e-5)
+
+
+def test_rounded_bilinear_is_float64_math_on_rounded_operands_and_cotangent():
+  """A bilinear function (here a product) computed in float32 on rounded operands, with the
+  cotangent rounded in both gradients."""
+  rng = np.random.default_rng(3)
+  x = rng.standard_normal((4, 48)).astype(np.float32)
+  w = rng.standard_normal((48, 5)).astype(np.float32)
+  g = rng.standard_normal((4, 5)).astype(np.float32)
+  y, pullback = jax.vjp(lambda a, b: mixed_precision.rounded_bilinear(
+      jnp.matmul, a, b, jnp.bfloat16), x, w)
+  dx, dw = pullback(jnp.asarray(g))
+  assert y.dtype == dx.dtype == dw.dtype == jnp.float32
+  np.testing.assert_allclose(y, _rounded(x) @ _rounded(w), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(dx, _rounded(g) @ _rounded(w).T, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(dw, _rounded(x).T @ _rounded(g), rtol=1e-5, atol=1e-5)
+  assert np.abs(np.asarray(dx) - g.astype(np.float64) @ _rounded(w).T).max() > 1e-3

@@ -31,9 +31,12 @@ def _patches(x, kernel: int, stride: int):
 
 CONV_FORMS = ("tuned", "native")
 
-# Outputs from which a float32 large kernel (conv1's 11x11, fc6's 6x6) runs as patches times a
-# matmul: with fewer (conv1 at width 0.25: 24) XLA's native convolution is faster, the CPU
-# protocol's train step 9% faster (Xeon, batch 8, 180x240); at 96 (width 1) the two tie.
+# Outputs (per group) from which a convolution runs as patches times a matmul: in float32 the
+# large kernels (conv1's 11x11, fc6's 6x6), in bfloat16 every kernel. With fewer outputs (the
+# CPU protocol's width 0.25: conv1 24, conv2 and conv5 32, conv4 48 per group) XLA's own
+# float32 convolution is faster: float32 train step 9% faster, bfloat16 (on rounded
+# operands, :func:`mixed_precision.rounded_bilinear`) 20% (Xeon, batch 8, 180x240); at
+# width 1 (96 outputs and more) nothing changes.
 PATCH_MATMUL_MIN_OUTPUTS = 64
 
 
@@ -44,13 +47,15 @@ def conv2d(x, kernel, *, stride: int = 1, pad: int = 0, groups: int = 1,
 
   ``forms`` picks how it is computed; both compute the same function, up to the operands'
   rounding (tested):
-    * ``tuned`` (default): groups as separate convolutions; 1x1 kernels as one matmul; large
-      kernels (conv1's 11x11 on 3 channels, fc6's 6x6) with at least
-      :data:`PATCH_MATMUL_MIN_OUTPUTS` outputs as patches times a matmul; the rest as XLA
-      convolutions. With a low ``operand_dtype`` (bfloat16) every kernel is patches of the
-      rounded input times a matmul (:func:`mixed_precision.rearranged_matmul`), the form that
-      reaches AMX. Fastest on XLA:CPU, and on an H100 in float32 (in bfloat16 the two are
-      close; ``experiments/bench.py``, README "Performance").
+    * ``tuned`` (default): groups as separate convolutions; 1x1 kernels as one matmul; kernels
+      with at least :data:`PATCH_MATMUL_MIN_OUTPUTS` outputs as patches times a matmul where
+      that is faster (float32: the large kernels, conv1's 11x11 on 3 channels and fc6's 6x6;
+      a low ``operand_dtype`` (bfloat16): all, as patches of the rounded input times a
+      mixed-precision matmul, :func:`mixed_precision.rearranged_matmul`, the form that
+      reaches AMX); the rest as XLA convolutions (in bfloat16 on rounded operands,
+      :func:`mixed_precision.rounded_bilinear`). Fastest on XLA:CPU, and on an H100 in
+      float32 (in bfloat16 the two are close; ``experiments/bench.py``, README
+      "Performance").
     * ``native``: one XLA convolution with ``feature_group_count``, operands and result in
       ``operand_dtype`` (cuDNN and TPU convolutions accumulate bfloat16 in float32), the result
       returned as float32: what XLA compiles best where its convolutions are fast (TPUs; not
@@ -80,14 +85,17 @@ def _tuned_conv2d(x, kernel, stride, pad, operand_dtype):
   matrix = kernel.reshape(-1, kernel.shape[-1])
   if size == 1 and stride == 1 and not pad:
     return mixed_precision.matmul(x, matrix, operand_dtype)
-  padded_patches = functools.partial(_padded_patches, kernel=size, stride=stride, pad=pad)
-  if operand_dtype != jnp.float32 or (size >= 6 and
-                                      kernel.shape[-1] >= PATCH_MATMUL_MIN_OUTPUTS):
+  if kernel.shape[-1] >= PATCH_MATMUL_MIN_OUTPUTS and (operand_dtype != jnp.float32 or size >= 6):
+    padded_patches = functools.partial(_padded_patches, kernel=size, stride=stride, pad=pad)
     patch_rows = functools.partial(_padded_patch_rows, kernel=size, stride=stride, pad=pad)
     return mixed_precision.rearranged_matmul(padded_patches, patch_rows, x, matrix,
                                              operand_dtype)
-  return jax.lax.conv_general_dilated(_zero_pad(x, pad), kernel, (stride, stride), "VALID",
-                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  xla_convolution = lambda x, kernel: jax.lax.conv_general_dilated(
+      _zero_pad(x, pad), kernel, (stride, stride), "VALID",
+      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  if operand_dtype == jnp.float32:
+    return xla_convolution(x, kernel)
+  return mixed_precision.rounded_bilinear(xla_convolution, x, kernel, operand_dtype)
 
 
 def _zero_pad(x, pad: int):

@@ -140,3 +140,29 @@ def _on_bits(rearrange, x):
 
 
 rearranged_matmul.defvjp(_rearranged_forward, _rearranged_backward)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 3))
+def rounded_bilinear(f, x, w, operand_dtype):
+  """``y = f(r(x), r(w))`` computed in float32, for a bilinear ``f`` (a convolution): the
+  product of two rounded values is exact in float32, so this is ``f`` on ``operand_dtype``
+  operands with float32 accumulation, computed by float32 kernels.
+
+  Gradients: ``f``'s float32 gradients at the rounded operands, with the cotangent rounded:
+  ``dx = (df/dx)^T r(g)``, ``dw = (df/dw)^T r(g)``, as :func:`matmul`'s.
+  """
+  return _rounded_forward(f, x, w, operand_dtype)[0]
+
+
+def _rounded_forward(f, x, w, operand_dtype):
+  x_low, w_low = x.astype(operand_dtype), w.astype(operand_dtype)
+  return f(x_low.astype(jnp.float32), w_low.astype(jnp.float32)), (x_low, w_low)
+
+
+def _rounded_backward(f, operand_dtype, residuals, g):
+  x_low, w_low = residuals
+  _, gradients = jax.vjp(f, x_low.astype(jnp.float32), w_low.astype(jnp.float32))
+  return gradients(g.astype(operand_dtype).astype(jnp.float32))
+
+
+rounded_bilinear.defvjp(_rounded_forward, _rounded_backward)
