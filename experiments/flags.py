@@ -95,10 +95,7 @@ def parse_run_flags(argv, description) -> RunFlags:
     jax.distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
   cli.hide_accelerators_from_tensorflow()
   values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_lib.Config)}
-  values["dtype"], why = precision.resolve(args.dtype, jax.default_backend)
-  if args.dtype == precision.AUTO and jax.process_index() == 0:
-    print(f"dtype: {values['dtype']} ({why}; --dtype=float32 for the paper's precision)",
-          flush=True)
+  values["dtype"] = cli.chosen_dtype(args.dtype)
   given = {arg.split("=", 1)[0] for arg in argv}
   if values["init"] in PLACEHOLDER_INITS:
     raise UserError(f"--config={args.config}: its init={values['init']} stands for weights "

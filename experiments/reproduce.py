@@ -39,7 +39,7 @@ if __name__ == "__main__":
 import jax  # pylint: disable=wrong-import-position
 import protocols  # pylint: disable=wrong-import-position
 import run  # pylint: disable=wrong-import-position
-from fcn_iou_jax import config  # pylint: disable=wrong-import-position
+from fcn_iou_jax import config, precision  # pylint: disable=wrong-import-position
 from fcn_iou_jax.data import categories as categories_lib
 from fcn_iou_jax.errors import UserError
 from fcn_iou_jax.interrupts import Interrupted
@@ -227,6 +227,9 @@ def main(argv):
   for key in ("scale_jitter", "colour_jitter", "dtype"):
     if getattr(args, key) is not None:
       settings[key] = getattr(args, key)
+  # auto as the dtype this machine runs, so that the grid's record says what its runs used.
+  cli.use_xla_cpu_flags(precision.cpu_dtype(settings["dtype"]))
+  settings["dtype"] = cli.chosen_dtype(settings["dtype"])
   # JSON's own round trip, so that the record compares equal to the one read back later.
   settings = json.loads(json.dumps(settings))
   report_dir = args.report or os.path.join(out_dir, "report")

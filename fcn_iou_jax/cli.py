@@ -7,7 +7,7 @@ import os
 import re
 import sys
 
-from fcn_iou_jax import config
+from fcn_iou_jax import config, precision
 from fcn_iou_jax.errors import UserError
 
 
@@ -163,6 +163,17 @@ XLA_CPU_FLAGS = {"float32": ("--xla_cpu_experimental_ynn_fusion_type=dot,reduce"
 def use_xla_cpu_flags(dtype: str):
   """Adds :data:`XLA_CPU_FLAGS` of ``dtype`` to ``XLA_FLAGS`` (:func:`add_xla_flags`)."""
   add_xla_flags(XLA_CPU_FLAGS[dtype])
+
+
+def chosen_dtype(dtype: str) -> str:
+  """``dtype`` as this machine runs it (``auto``: :func:`precision.resolve`), the choice
+  printed by process 0. Starts JAX: call it after :func:`use_xla_cpu_flags` and any
+  multi-host set-up."""
+  import jax
+  resolved, why = precision.resolve(dtype, jax.default_backend)
+  if dtype == precision.AUTO and jax.process_index() == 0:
+    print(f"dtype: {resolved} ({why}; --dtype=float32 for the paper's precision)", flush=True)
+  return resolved
 
 
 def add_xla_flags(flags):

@@ -149,6 +149,24 @@ def test_a_resumed_stream_continues_with_the_batch_the_whole_stream_has_there(ca
         np.testing.assert_array_equal(got[key], expected[key])
 
 
+def test_resize_is_bilinear_and_nearest_and_passes_an_example_of_its_size_through():
+  rng = np.random.default_rng(0)
+  example = {"image": rng.integers(0, 256, (12, 16, 3), dtype=np.uint8),
+             "label": rng.integers(0, 3, (12, 16), dtype=np.uint8),
+             "mask": rng.integers(0, 2, (12, 16), dtype=np.uint8)}
+  for size in ((12, 16), (9, 20)):
+    resized = pipeline.resize({k: tf.constant(v) for k, v in example.items()}, size)
+    image = tf.image.resize(example["image"], size, method="bilinear").numpy()
+    np.testing.assert_array_equal(resized["image"], np.clip(np.round(image), 0, 255))
+    for key in ("label", "mask"):
+      nearest = tf.image.resize(example[key][..., None], size, method="nearest")[..., 0]
+      np.testing.assert_array_equal(resized[key], nearest)
+      assert resized[key].shape == size
+  same = pipeline.resize({k: tf.constant(v) for k, v in example.items()}, (12, 16))
+  for key, value in example.items():
+    np.testing.assert_array_equal(same[key], value)
+
+
 def test_flip_keeps_image_label_and_mask_aligned():
   rng = np.random.default_rng(0)
   labels, images = [], []

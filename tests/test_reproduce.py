@@ -15,7 +15,7 @@ from scripts import run_script
 import protocols
 import report
 import reproduce
-from fcn_iou_jax import cli, interrupts
+from fcn_iou_jax import cli, interrupts, precision
 from fcn_iou_jax.errors import UserError
 
 
@@ -252,6 +252,22 @@ def test_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
     assert any(line.startswith(f"- {setting}") for line in reports[0]), setting
   with pytest.raises(UserError, match="--image_size='720'"):
     reproduce.main(["--grid=camvid", "--image_size=720", f"--out={tmp_path}"])
+
+
+@pytest.mark.parametrize("amx,dtype", [(True, "bfloat16"), (False, "float32")])
+def test_a_grid_records_and_runs_the_dtype_auto_stands_for_here(amx, dtype, tmp_path,
+                                                               monkeypatch):
+  commands = []
+  monkeypatch.setattr(reproduce, "train_run", _fake_train_run(commands))
+  monkeypatch.setattr(report, "write_report", lambda runs, out, **kwargs: None)
+  monkeypatch.setattr(precision, "cpu_has", lambda flag, cpuinfo=None: amx and flag == "amx_bf16")
+  monkeypatch.setenv("XLA_FLAGS", "")
+  reproduce.main(["--grid=camvid", "--protocol=cpu", "--categories=pole", "--losses=iou",
+                  "--seeds=0", f"--out={tmp_path}"])
+  record = json.loads((tmp_path / "camvid-cpu" / "grid.json").read_text())
+  assert protocols.load_preset("cpu").settings["dtype"] == "auto"
+  assert record["settings"]["dtype"] == dtype
+  assert len(commands) == 2 and all(f"--dtype={dtype}" in command for command in commands)
 
 
 @pytest.mark.slow

@@ -23,6 +23,9 @@ DEPARTURES = {
     "batch_size": (8, "more images per step for a short run"),
     "train_steps": (600, "a fixed budget instead of 'until convergence'"),
     "eval_every": (100, "more frequent model selection for a short run"),
+    "dtype": ("auto", "bfloat16 operands (float32 accumulation) where the hardware multiplies "
+                      "them natively (AMX, GPU, TPU): within the seed spread of float32 on "
+                      "every category of this protocol, and faster (docs/results.md)"),
     "init": ("shared", "ImageNet AlexNet weights cannot be downloaded here: one backbone, "
                        "pre-trained here on the dataset's multi-class train labels (train[:80%] "
                        "only, median-frequency-weighted cross-entropy: run.py --category=all), "

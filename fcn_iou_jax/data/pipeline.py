@@ -56,11 +56,20 @@ def binarize(example, *, category_id: int | None, void: int):
 
 
 def resize(example, size):
-  """Image bilinear, label and mask nearest neighbour, to ``size = (height, width)``."""
-  image = tf.image.resize(example["image"], size, method="bilinear")
-  image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
-  nearest = lambda x: tf.image.resize(x[..., None], size, method="nearest")[..., 0]
-  return {"image": image, "label": nearest(example["label"]), "mask": nearest(example["mask"])}
+  """Image bilinear, label and mask nearest neighbour, to ``size = (height, width)``. An
+  example of that size already is passed through: what both resizes would give it."""
+
+  def resized():
+    image = tf.image.resize(example["image"], size, method="bilinear")
+    image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+    nearest = lambda x: tf.image.resize(x[..., None], size, method="nearest")[..., 0]
+    return {"image": image, "label": nearest(example["label"]), "mask": nearest(example["mask"])}
+
+  unchanged = tf.reduce_all(tf.shape(example["label"]) == tf.cast(size, tf.int32))
+  result = tf.cond(unchanged, lambda: dict(example), resized)
+  if tf.is_tensor(size):
+    return result
+  return {key: tf.ensure_shape(value, [*size, *value.shape[2:]]) for key, value in result.items()}
 
 
 def random_flip(example, seed):
