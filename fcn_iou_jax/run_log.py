@@ -82,3 +82,8 @@ class MetricsLog:
       if isinstance(value, (int, float)):
         self._writer.add_scalar(f"{kind}/{name}", value, step)
     self._writer.flush()
+
+  def close(self):
+    """Ends the TensorBoard writer's thread: a grid's runs each open one in one process."""
+    if self._active:
+      self._writer.close()

@@ -139,7 +139,6 @@ def _train_and_evaluate_in(config: Config, workdir: str, *, task: Task, init_wei
       print(f"{workdir} has finished its {start_step} steps: these are its saved results "
             "(run.py --force_eval scores it again)", flush=True)
     return saved_results
-  log = run_log.MetricsLog(workdir, resume_step=start_step)
 
   evaluate = evaluation.SplitEvaluator(  # evaluate(params, split)
       parallel, source, category_id=task.category_id, batch_size=config.eval_batch_size,
@@ -147,8 +146,9 @@ def _train_and_evaluate_in(config: Config, workdir: str, *, task: Task, init_wei
       input_mean=config.input_mean)
   state = parallel.put_state(host_state)
   if start_step < config.train_steps:
-    state, progress, throughput = _train(config, task, parallel, state, progress, source,
-                                         store, log, evaluate, start_step)
+    with contextlib.closing(run_log.MetricsLog(workdir, resume_step=start_step)) as log:
+      state, progress, throughput = _train(config, task, parallel, state, progress, source,
+                                           store, log, evaluate, start_step)
   else:
     throughput = _Throughput()
 

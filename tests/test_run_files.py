@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -129,6 +130,19 @@ def test_a_whole_last_line_without_its_newline_is_kept_apart_from_the_next(tmp_p
   path.write_text(_lines({"step": 10, "kind": "train"}) + json.dumps({"step": 20, "kind": "x"}))
   run_log.MetricsLog(str(tmp_path), resume_step=20).write(30, "train", {"loss": 0.5})
   assert [json.loads(l)["step"] for l in path.read_text().splitlines()] == [10, 20, 30]
+
+
+def test_a_closed_metrics_log_leaves_no_writer_thread_behind(tmp_path):
+  """A grid trains its runs in one process: each run's TensorBoard writer must end with it."""
+  before = set(threading.enumerate())
+  log = run_log.MetricsLog(str(tmp_path), resume_step=0)
+  log.write(10, "train", {"loss": 0.5})
+  assert set(threading.enumerate()) - before  # the writer's thread runs while the log is open
+  log.close()
+  for thread in set(threading.enumerate()) - before:
+    thread.join(timeout=10)  # the queue's feeder thread ends just after the close
+    assert not thread.is_alive(), thread
+  assert os.listdir(tmp_path / "tensorboard")
 
 
 def test_damaged_lines_and_json_files_are_named(tmp_path):

@@ -5,7 +5,7 @@ loss fine-tuned from one backbone trained here on the dataset's own labels.
   python experiments/run.py --config=experiments/configs/cpu.py --dataset=camvid \\
       --data_dir=/path/to/CamVid --category=pole --init=runs/reproduce/camvid-cpu/shared_backbone
 
-Result (3 seeds; docs/results.md, results/crop/camvid-cpu/report.md): on CamVid val, soft
+Result (3 seeds, float32; docs/results.md, results/crop/camvid-cpu/report.md): on CamVid val, soft
 IoU minus softmax is +20.9 points on fence and +9.0 on sign_symbol, -1.5 on road (each
 outside the seed spread), -2.4 on building (within it); pole is not learned at this scale.
 """

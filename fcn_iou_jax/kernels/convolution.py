@@ -34,9 +34,9 @@ CONV_FORMS = ("tuned", "native")
 # Outputs (per group) from which a convolution runs as patches times a matmul: in float32 the
 # large kernels (conv1's 11x11, fc6's 6x6), in bfloat16 every kernel. With fewer outputs (the
 # CPU protocol's width 0.25: conv1 24, conv2 and conv5 32, conv4 48 per group) XLA's own
-# float32 convolution is faster: float32 train step 9% faster, bfloat16 (on rounded
-# operands, :func:`mixed_precision.rounded_bilinear`) 20% (Xeon, batch 8, 180x240); at
-# width 1 (96 outputs and more) nothing changes.
+# float32 convolution is faster: the float32 train step 9% faster, the bfloat16 one (on
+# rounded operands, :func:`mixed_precision.rounded_bilinear`) 17-30% (Xeon, batch 8,
+# 180x240); at width 1 (96 outputs and more) nothing changes.
 PATCH_MATMUL_MIN_OUTPUTS = 64
 
 

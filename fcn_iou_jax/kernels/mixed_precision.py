@@ -5,7 +5,8 @@ faster than a float32 one, while a bfloat16 result, or a mixed float32/bfloat16 
 back to the slow path. :func:`matmul` therefore rounds both operands, in the forward pass and
 in both gradients, and keeps every result in float32. :func:`rearranged_matmul` does the same
 for a product whose left operand is first rearranged (im2col patches): it rearranges the
-rounded values, half the bytes of float32.
+rounded values, half the bytes of float32. :func:`rounded_bilinear` computes any bilinear
+function (a narrow convolution) of rounded operands with float32 kernels instead.
 """
 
 from __future__ import annotations
