@@ -141,6 +141,9 @@ def test_a_resumed_stream_continues_with_the_batch_the_whole_stream_has_there(ca
       _raw_examples(labels, images), category_id=category_id, void=255, image_size=(20, 24),
       batch_size=3, backbone="caffe", seed=11, crop_size=(12, 16), scale_jitter=0.3,
       colour_jitter=0.2, class_aware_crops=category_id is None, skip_batches=skip)[0]
+  # Without tf.data's autotuning thread, whose wake-ups (up to a minute apart) a deleted
+  # iterator waits for at the end of a run.
+  assert make(0).options().autotune.enabled is False
   whole = list(make(0).take(12).as_numpy_iterator())
   for stopped_after in (1, 5, 9):  # across epochs (9 images, 3 per batch)
     resumed = list(make(stopped_after).take(3).as_numpy_iterator())
@@ -288,9 +291,10 @@ def test_eval_keeps_original_sizes_and_padding_never_counts():
       lambda: iter(examples), output_signature={
           "image": tf.TensorSpec((None, None, 3), tf.uint8),
           "label": tf.TensorSpec((None, None, 1), tf.uint8)})
-  batches = list(pipeline.make_eval_dataset(dataset, category_id=1, void=255, pad_to=(8, 8),
-                                            batch_size=2, backbone="torchvision")
-                 .as_numpy_iterator())
+  evaluation = pipeline.make_eval_dataset(dataset, category_id=1, void=255, pad_to=(8, 8),
+                                          batch_size=2, backbone="torchvision")
+  assert evaluation.options().autotune.enabled is False  # (as training's, above)
+  batches = list(evaluation.as_numpy_iterator())
   accumulator = metrics.IoUAccumulator()
   for batch in batches:
     batch, valid = pipeline.pad_batch(batch, 2)
