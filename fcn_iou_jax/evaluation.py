@@ -35,7 +35,7 @@ def evaluate_split(steps, params, source, split: str, *, category_id: int | None
 class SplitEvaluator:
   """:func:`evaluate_split` for one model's settings: ``evaluator(params, split)``. Each
   split's input pipeline is built on its first use and kept, so a split scored again (the
-  selection split every ``eval_every`` steps) reuses its tf.data graph and tuned buffers: a
+  selection split every ``eval_every`` steps) reuses its tf.data graph and buffers: a
   pass over CamVid's selection split takes 0.5-0.9 s of input work instead of 1.3 s
   (docs/performance.md)."""
 

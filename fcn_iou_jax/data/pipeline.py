@@ -239,8 +239,9 @@ def _prefetched(batches):
   """``batches`` prefetched, without tf.data's autotuning model. Its thread re-optimises at
   intervals that grow to a minute, and deleting an iterator waits for its next wake-up: in
   a CPU-protocol grid 12 of 30 runs ended 15-56 s late deleting their training iterator
-  (measured alone: 18-19 s against 0.02 s without it). ``AUTOTUNE`` parallelism then stays at tf.data's default, the
-  number of cores (at most 16), which is ample for these light maps."""
+  (measured alone: 18-19 s against 0.02 s without it). ``AUTOTUNE`` parallelism then stays
+  at tf.data's default, the number of cores (at most 16), which is ample for these light
+  maps."""
   options = tf.data.Options()
   options.autotune.enabled = False
   return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
