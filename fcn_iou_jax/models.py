@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from fcn_iou_jax import geometry, upsample
-from fcn_iou_jax.kernels import convolution, pooling, response_norm, zero_padding
+from fcn_iou_jax.kernels import convolution, dropout, pooling, response_norm, zero_padding
 
 INPUT_PAD = 100  # FCN pads conv1's input by 100 px so that small inputs still score.
 UPSAMPLE_STRIDE = 32
@@ -138,7 +138,7 @@ class FCN32s(nn.Module):
     num_classes: outputs of the scoring layer C8.
     fc6_kernel: 6 (Long et al.; ImageNet fc6 weights transplant) or 1 (the paper's
       literal "1x1 convolution" reading).
-    dropout_rate: dropout after fc6 and fc7 in training.
+    dropout_rate: dropout after fc6 and fc7 in training (:func:`kernels.dropout.dropout`).
     learn_upsampling: train the deconvolution (initialised bilinear) instead of keeping it
       a fixed bilinear interpolation.
     dtype: operand dtype of every convolution (bfloat16: AMX/GPU/TPU speed, see
@@ -176,7 +176,8 @@ class FCN32s(nn.Module):
     for name, kernel in (("fc6", self.fc6_kernel), ("fc7", 1)):
       x = nn.relu(Conv(fc_features, kernel, dtype=self.dtype, forms=self.conv_forms,
                        name=name)(x))
-      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+      if train and self.dropout_rate:
+        x = dropout.dropout(x, self.dropout_rate, self.make_rng("dropout"))
     scores = Conv(self.num_classes, 1, dtype=self.dtype, forms=self.conv_forms,
                   kernel_init=nn.initializers.zeros, name="score")(x)
     logits = self._upsample(scores, height, width)
