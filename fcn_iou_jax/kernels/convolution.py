@@ -38,6 +38,9 @@ CONV_FORMS = ("tuned", "native")
 # rounded operands, :func:`mixed_precision.rounded_bilinear`) 17-30% (Xeon, batch 8,
 # 180x240); at width 1 (96 outputs and more) nothing changes.
 PATCH_MATMUL_MIN_OUTPUTS = 64
+# Kernel size from which a float32 convolution with enough outputs runs as patches times a
+# matmul (conv1's 11x11, fc6's 6x6); smaller float32 kernels run as XLA's convolution.
+FLOAT32_PATCH_MATMUL_MIN_KERNEL = 6
 
 
 def conv2d(x, kernel, *, stride: int = 1, pad: int = 0, groups: int = 1,
@@ -85,7 +88,8 @@ def _tuned_conv2d(x, kernel, stride, pad, operand_dtype):
   matrix = kernel.reshape(-1, kernel.shape[-1])
   if size == 1 and stride == 1 and not pad:
     return mixed_precision.matmul(x, matrix, operand_dtype)
-  if kernel.shape[-1] >= PATCH_MATMUL_MIN_OUTPUTS and (operand_dtype != jnp.float32 or size >= 6):
+  if kernel.shape[-1] >= PATCH_MATMUL_MIN_OUTPUTS and (
+      operand_dtype != jnp.float32 or size >= FLOAT32_PATCH_MATMUL_MIN_KERNEL):
     padded_patches = functools.partial(_padded_patches, kernel=size, stride=stride, pad=pad)
     patch_rows = functools.partial(_padded_patch_rows, kernel=size, stride=stride, pad=pad)
     return mixed_precision.rearranged_matmul(padded_patches, patch_rows, x, matrix,
