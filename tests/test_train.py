@@ -132,7 +132,7 @@ def test_a_damaged_latest_checkpoint_falls_back_to_the_best_one(trained_run, tmp
   with pytest.raises(UserError, match=r"no checkpoint of .*checkpoints can be read: .*best/"):
     train.train_and_evaluate(Config(**TRAINED), str(workdir))
   with pytest.raises(UserError, match=r"the best checkpoint .*best/\d+ cannot be read"):
-    build.load_best_params(str(workdir), Config(**QUICK))
+    build.load_best_params(str(workdir), Config(**TRAINED))
 
 
 @pytest.mark.xdist_group("trained_run")  # one worker trains the shared run once
