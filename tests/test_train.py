@@ -53,6 +53,17 @@ def test_pmap_and_jit_on_two_devices_equal_one_device(loss):
     assert _max_difference(parallel_case.run_parallel(mode, loss), reference) < 1e-5, mode
 
 
+def test_pmap_step_donates_its_state_off_cpu_only(monkeypatch):
+  model, loss_fn, tx, state, batches = parallel_case.problem()
+  parallel = steps.parallel_steps("pmap", model=model, loss_fn=loss_fn, tx=tx)
+  before = parallel.put_state(state)
+  after, _ = parallel.train(before, parallel.put_batch(batches[0]))
+  assert not any(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(before))
+  assert _max_difference(parallel.get_state(after).params, state.params) > 1e-4
+  monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+  assert steps.donated_state() == (0,)
+
+
 def _free_port():
   with socket.socket() as sock:
     sock.bind(("localhost", 0))
