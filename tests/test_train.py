@@ -64,6 +64,18 @@ def test_pmap_step_donates_its_state_off_cpu_only(monkeypatch):
   assert steps.donated_state() == (0,)
 
 
+def test_pmap_on_one_device_runs_as_jit_with_pmaps_result():
+  worker = os.path.join(os.path.dirname(__file__), "one_device_worker.py")
+  env = dict(os.environ, PYTHONPATH=os.path.dirname(__file__))
+  result = subprocess.run([sys.executable, worker], env=env, capture_output=True, text=True,
+                          timeout=240, check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  found = re.search(r"devices: 1 chosen: (\w+) difference: (\S+)", result.stdout)
+  assert found, result.stdout
+  assert found.group(1) == "JitSteps"
+  assert float(found.group(2)) < 1e-6  # the same dropout draws and sums as pmap's
+
+
 def _free_port():
   with socket.socket() as sock:
     sock.bind(("localhost", 0))
