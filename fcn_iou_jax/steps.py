@@ -200,8 +200,10 @@ class JitSteps:
                         out_shardings=self._replicated if multiclass else None)
 
   def put_state(self, state):
-    """Host pytree (a TrainState, or parameters) -> replicated across devices."""
-    return jax.device_put(state, self._replicated)
+    """Host pytree (a TrainState, or parameters) -> replicated across devices, always a copy:
+    the train step donates the state it is given, and arrays already on the one device would
+    otherwise be given as they are, then deleted under their holder."""
+    return jax.device_put(state, self._replicated, may_alias=False)
 
   def get_state(self, state):
     """Device state -> one host copy (numpy)."""

@@ -70,10 +70,11 @@ def test_pmap_on_one_device_runs_as_jit_with_pmaps_result():
   result = subprocess.run([sys.executable, worker], env=env, capture_output=True, text=True,
                           timeout=240, check=False)
   assert result.returncode == 0, result.stderr[-2000:]
-  found = re.search(r"devices: 1 chosen: (\w+) difference: (\S+)", result.stdout)
+  found = re.search(r"devices: 1 chosen: (\w+) difference: (\S+) kept: (\w+)", result.stdout)
   assert found, result.stdout
   assert found.group(1) == "JitSteps"
   assert float(found.group(2)) < 1e-6  # the same dropout draws and sums as pmap's
+  assert found.group(3) == "True"  # the step donated a copy, not the caller's state
 
 
 def _free_port():
