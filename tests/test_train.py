@@ -64,6 +64,7 @@ def test_pmap_step_donates_its_state_off_cpu_only(monkeypatch):
   assert steps.donated_state() == (0,)
 
 
+@pytest.mark.slow
 def test_pmap_on_one_device_runs_as_jit_with_pmaps_result():
   worker = os.path.join(os.path.dirname(__file__), "one_device_worker.py")
   env = dict(os.environ, PYTHONPATH=os.path.dirname(__file__))
