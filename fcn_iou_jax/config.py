@@ -118,8 +118,7 @@ class Config:
       "much (0: only at evaluations); SIGINT and SIGTERM save at once, then stop",
       valid=ZERO_OR_POSITIVE)
   parallel: str = setting(
-      "pmap", "pmap (one replica per device; with one device in all, run as jit) or jit "
-      "(a NamedSharding data mesh)",
+      "pmap", "pmap (one replica per device) or jit (a NamedSharding data mesh)",
       choices=("pmap", "jit"))
   dtype: str = setting(
       "auto", "operand dtype of the convolutions: bfloat16 (float32 accumulation, activations "

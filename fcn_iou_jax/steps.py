@@ -73,9 +73,9 @@ def train_step(state: TrainState, batch, *, model, loss_fn: Callable, tx, axis_n
 
   Returns ``(new_state, {"loss": scalar})``.
   """
-  device = 0 if axis_name is None else jax.lax.axis_index(axis_name)
-  rng = jax.random.fold_in(jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step),
-                           device)
+  rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+  if axis_name is not None:
+    rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
   labels = batch["label"].astype(jnp.float32)
   mask = batch["mask"].astype(jnp.float32)
 
@@ -128,18 +128,10 @@ def parallel_steps(mode: str, *, model, loss_fn, tx, multiclass: bool = False):
 
   ``multiclass``: the eval step is :func:`multiclass_eval_step` (one confusion matrix over
   all devices) instead of the binary per-image counts of :func:`eval_step`.
-
-  ``pmap`` over a single device runs as ``jit``: the same computation (the sums over the one
-  device are the sums themselves, and both fold device index 0 into the dropout key) without
-  the ``[1, ...]`` device axis, whose bitcasts cost XLA:CPU a copy of every state array: on
-  the CPU, 2-3% faster than ``pmap`` at the CPU protocol, 16% at width 1, batch 1
-  (docs/performance.md).
   """
   modes = {"pmap": PmapSteps, "jit": JitSteps}
   if mode not in modes:
     raise ValueError(f"unknown parallel mode {mode!r}; choose from {', '.join(modes)}")
-  if jax.device_count() == 1:
-    mode = "jit"
   return modes[mode](model=model, loss_fn=loss_fn, tx=tx, multiclass=multiclass)
 
 

@@ -11,8 +11,8 @@ STEPS = 3
 BATCH = 4
 
 
-def problem(loss_name="iou", dropout_rate=0.0):
-  model = models.FCN32s(width_mult=0.0625, dropout_rate=dropout_rate)
+def problem(loss_name="iou"):
+  model = models.FCN32s(width_mult=0.0625, dropout_rate=0.0)
   tx = steps.make_optimizer("sgd", learning_rate=0.1, momentum=0.9, weight_decay=5e-4)
   params = models.init_params(model, jax.random.key(0))
   params["score"]["kernel"] = 0.1 * jax.random.normal(jax.random.key(1),
