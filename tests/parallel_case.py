@@ -38,9 +38,12 @@ def run_single_device(loss_name="iou"):
   return jax.device_get(state.params)
 
 
-def run_parallel(mode, loss_name="iou", process_slice=(0, 1)):
-  """Trains with :func:`steps.parallel_steps`; this process feeds its slice of each batch."""
+def run_parallel(mode, loss_name="iou", process_slice=(0, 1), initial_state=None):
+  """Trains with :func:`steps.parallel_steps`; this process feeds its slice of each batch.
+  ``initial_state``: a list that receives the state handed to ``put_state``."""
   model, loss_fn, tx, state, batches = problem(loss_name)
+  if initial_state is not None:
+    initial_state.append(state)
   parallel = steps.parallel_steps(mode, model=model, loss_fn=loss_fn, tx=tx)
   state = parallel.put_state(state)
   index, count = process_slice
