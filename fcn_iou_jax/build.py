@@ -4,6 +4,7 @@ weights, each from the run's config; and a finished run's config and best parame
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 
 import jax
@@ -59,24 +60,45 @@ def build_model(config: Config) -> models.FCN32s:
                        conv_forms=config.conv_forms)
 
 
-def build_loss(config: Config, task: Task, source: sources.Source):
-  """``config.loss`` for the task's labels; with median-frequency class weights (of the
-  training pixels, :func:`statistics.median_frequency_weights`) where configured."""
-  class_weights = None
-  if config.class_weighting == "median_frequency":
-    counts = statistics.class_pixel_counts(source.examples("selection_train"),
-                                           len(task.class_names))
-    class_weights = statistics.median_frequency_weights(counts).astype(np.float32)
-    if jax.process_index() == 0:
-      print("class weights: " + ", ".join(f"{name} {weight:.2f}" for name, weight
-                                          in zip(task.class_names, class_weights)), flush=True)
-  return losses.get_loss(config.loss, multiclass=task.multiclass, class_weights=class_weights)
+def build_steps(config: Config, task: Task, source: sources.Source):
+  """The run's compiled train and eval steps (:func:`steps.parallel_steps`) for its model,
+  loss (:func:`class_weights`) and optimiser. Runs of one process whose settings of these
+  agree, such as a grid's, are given the same steps: only the first traces and compiles."""
+  return _shared_steps(config.parallel, build_model(config), config.loss, task.multiclass,
+                       class_weights(config, task, source), _optimizer_settings(config))
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_steps(parallel: str, model: models.FCN32s, loss: str, multiclass: bool,
+                  weights: tuple[float, ...] | None, optimizer: tuple):
+  loss_fn = losses.get_loss(loss, multiclass=multiclass, class_weights=(
+      None if weights is None else np.asarray(weights, np.float32)))
+  return steps.parallel_steps(parallel, model=model, loss_fn=loss_fn,
+                              tx=steps.make_optimizer(**dict(optimizer)), multiclass=multiclass)
+
+
+def class_weights(config: Config, task: Task, source: sources.Source):
+  """The loss's class weights: median-frequency weights of the training pixels
+  (:func:`statistics.median_frequency_weights`) where configured, else ``None``."""
+  if config.class_weighting != "median_frequency":
+    return None
+  counts = statistics.class_pixel_counts(source.examples("selection_train"),
+                                         len(task.class_names))
+  weights = statistics.median_frequency_weights(counts).astype(np.float32)
+  if jax.process_index() == 0:
+    print("class weights: " + ", ".join(f"{name} {weight:.2f}" for name, weight
+                                        in zip(task.class_names, weights)), flush=True)
+  return tuple(float(weight) for weight in weights)
 
 
 def build_optimizer(config: Config):
-  return steps.make_optimizer(config.optimizer, learning_rate=config.learning_rate,
-                              momentum=config.momentum, weight_decay=config.weight_decay,
-                              warmup_steps=config.warmup_steps)
+  return steps.make_optimizer(**dict(_optimizer_settings(config)))
+
+
+def _optimizer_settings(config: Config) -> tuple:
+  return (("name", config.optimizer), ("learning_rate", config.learning_rate),
+          ("momentum", config.momentum), ("weight_decay", config.weight_decay),
+          ("warmup_steps", config.warmup_steps))
 
 
 def read_init_weights(config: Config):

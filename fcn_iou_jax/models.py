@@ -20,6 +20,7 @@ falls short of a 375x500 input).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import flax.linen as nn
 import jax
@@ -209,6 +210,12 @@ def _check_covers(upsampled_shape, offset, height, width):
 
 def init_params(model: FCN32s, rng, image_shape=(1, 224, 224, 3)):
   """Initial parameters (from scratch) for ``model``; spatial size does not matter."""
-  init = jax.jit(lambda key: model.init({"params": key}, jnp.zeros(image_shape, jnp.float32),
+  return _compiled_init(model, image_shape)(rng)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_init(model: FCN32s, image_shape):
+  """``init_params``' jitted function, one per model and shape: the runs of a grid, which
+  share their model, trace and compile it once."""
+  return jax.jit(lambda key: model.init({"params": key}, jnp.zeros(image_shape, jnp.float32),
                                         train=False)["params"])
-  return init(rng)

@@ -152,7 +152,7 @@ class PmapSteps:
     """Host pytree (a TrainState, or parameters) -> replicated across devices."""
     # Through an identity pmap, so the arrays carry the sharding pmap outputs carry: the
     # train step, whose state is donated and fed back, then compiles once, not twice.
-    return jax.pmap(lambda tree: tree, axis_name=AXIS)(flax.jax_utils.replicate(state))
+    return _pmapped_identity(flax.jax_utils.replicate(state))
 
   def get_state(self, state):
     """Device state -> one host copy (numpy): this process's first device's replica, read as
@@ -173,6 +173,10 @@ class PmapSteps:
   def first(self, value):
     """A replicated per-device value (e.g. the loss) as one host number."""
     return self.get_state(value)
+
+
+# One function for every put_state, so a state of a shape seen before is not traced again.
+_pmapped_identity = jax.pmap(lambda tree: tree, axis_name=AXIS)
 
 
 class JitSteps:

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from fcn_iou_jax import (checkpoints, evaluation, interrupts, losses, run_log, steps,
                          workdir_lock)
-from fcn_iou_jax.build import (Task, build_loss, build_model, build_optimizer, build_source,
+from fcn_iou_jax.build import (Task, build_model, build_optimizer, build_source, build_steps,
                                build_task, eval_input_scale, initial_params, read_init_weights)
 from fcn_iou_jax.config import Config, incompatible_keys
 from fcn_iou_jax.data import pipeline, sources
@@ -120,9 +120,7 @@ def _train_and_evaluate_in(config: Config, workdir: str, *, task: Task, init_wei
 
   model = build_model(config)
   tx = build_optimizer(config)
-  parallel = steps.parallel_steps(config.parallel, model=model, tx=tx,
-                                 loss_fn=build_loss(config, task, source),
-                                 multiclass=task.multiclass)
+  parallel = build_steps(config, task, source)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
   host_state = steps.create_train_state(initial_params(config, model, init_rng, init_weights),
                                         tx, dropout_rng)

@@ -178,6 +178,32 @@ def test_conv_forms_setting_reaches_the_model_and_keeps_its_function():
                              rtol=1e-4, atol=1e-4)
 
 
+def test_later_runs_of_a_process_with_the_same_steps_settings_trace_nothing(tmp_path,
+                                                                             monkeypatch):
+  """A grid's runs share model, loss and optimiser: its later runs reuse the first one's
+  steps instead of tracing them again; a setting of the steps gives new ones."""
+  original, traced = steps.train_step, []
+
+  def counted(*args, **kwargs):
+    traced.append(kwargs["loss_fn"])
+    return original(*args, **kwargs)
+
+  monkeypatch.setattr(steps, "train_step", counted)
+  base = Config(**dict(QUICK, train_steps=2, eval_every=2, learning_rate=2.5e-4))  # its own
+  train.train_and_evaluate(base, str(tmp_path / "first"))
+  first_traces = len(traced)
+  train.train_and_evaluate(dataclasses.replace(base, seed=3), str(tmp_path / "second"))
+  assert first_traces >= 1 and len(traced) == first_traces
+
+  task, source = build.build_task(base), build.build_source(base)
+  shared = build.build_steps(base, task, source)
+  assert build.build_steps(dataclasses.replace(base, seed=5, train_steps=9, eval_every=3),
+                           task, source) is shared
+  for change in (dict(loss="softmax"), dict(learning_rate=1e-3), dict(optimizer="sgd"),
+                 dict(width_mult=0.125), dict(dtype="bfloat16"), dict(parallel="jit")):
+    assert build.build_steps(dataclasses.replace(base, **change), task, source) is not shared
+
+
 def test_warmup_raises_the_step_size_linearly_then_holds_it():
   params = {"conv": {"bias": jnp.zeros(3)}}  # a bias: no weight decay
   gradient = {"conv": {"bias": jnp.array([1.0, -2.0, 0.5])}}
