@@ -141,6 +141,7 @@ class PmapSteps:
 
   def __init__(self, *, model, loss_fn, tx, multiclass: bool):
     self.local_device_count = jax.local_device_count()
+    self.tx = tx  # the optimiser the train step applies
     self.train = jax.pmap(functools.partial(train_step, model=model, loss_fn=loss_fn, tx=tx,
                                             axis_name=AXIS),
                           axis_name=AXIS, donate_argnums=donated_state())
@@ -185,6 +186,7 @@ class JitSteps:
 
   def __init__(self, *, model, loss_fn, tx, multiclass: bool):
     self.local_device_count = jax.local_device_count()
+    self.tx = tx  # the optimiser the train step applies
     mesh = jax.sharding.Mesh(np.array(jax.devices()), ("data",),
                              axis_types=(jax.sharding.AxisType.Auto,))
     self._replicated = jax.NamedSharding(mesh, jax.P())

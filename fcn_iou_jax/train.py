@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 from fcn_iou_jax import (checkpoints, evaluation, interrupts, losses, run_log, steps,
                          workdir_lock)
-from fcn_iou_jax.build import (Task, build_model, build_optimizer, build_source, build_steps,
-                               build_task, eval_input_scale, initial_params, read_init_weights)
+from fcn_iou_jax.build import (Task, build_model, build_source, build_steps, build_task,
+                               eval_input_scale, initial_params, read_init_weights)
 from fcn_iou_jax.config import Config, incompatible_keys
 from fcn_iou_jax.data import pipeline, sources
 from fcn_iou_jax.errors import DivergedError, UserError
@@ -119,11 +119,10 @@ def _train_and_evaluate_in(config: Config, workdir: str, *, task: Task, init_wei
   source = build_source(config)
 
   model = build_model(config)
-  tx = build_optimizer(config)
   parallel = build_steps(config, task, source)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
   host_state = steps.create_train_state(initial_params(config, model, init_rng, init_weights),
-                                        tx, dropout_rng)
+                                        parallel.tx, dropout_rng)
   store = checkpoints.RunCheckpoints(workdir)
   progress = checkpoints.Progress()
   if store.latest_step() is not None or store.latest_step("best") is not None:

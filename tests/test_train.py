@@ -185,7 +185,7 @@ def test_later_runs_of_a_process_with_the_same_steps_settings_trace_nothing(tmp_
   original, traced = steps.train_step, []
 
   def counted(*args, **kwargs):
-    traced.append(kwargs["loss_fn"])
+    traced.append(1)
     return original(*args, **kwargs)
 
   monkeypatch.setattr(steps, "train_step", counted)
