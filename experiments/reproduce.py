@@ -3,8 +3,8 @@
   # CamVid, the paper's five categories, three losses, 3 seeds, CPU-sized (resumable; the
   # shared backbone is pre-trained first, once, into the grid's folder):
   python experiments/reproduce.py --grid=camvid --protocol=cpu --data_dir=/path/to/CamVid
-  # One-seed pilot:
-  python experiments/reproduce.py --grid=camvid --protocol=cpu --seeds=0 --data_dir=...
+  # One-seed pilot; two runs at once, each on one core of a 2-core CPU:
+  python experiments/reproduce.py --grid=camvid --protocol=cpu --seeds=0 --jobs=2 --data_dir=...
   # One multi-class model of all 11 CamVid classes per loss (softmax, iou, lovasz,
   # softmax+iou), from the binary grid's shared backbone; and VOC's 21 classes, one seed:
   python experiments/reproduce.py --grid=camvid_all --protocol=cpu --data_dir=... \
@@ -18,11 +18,12 @@
 
 Each run lives in OUT/<grid>-<protocol>/<dataset>-<category>-<loss>-s<seed>; a run whose
 results.json exists is skipped, so a grid can span several sittings. The runs are run.py's,
-one after another in this one process: libraries are imported once, and runs whose shapes
-and loss agree share their compiled steps through the grid's XLA compilation cache
-(OUT/<grid>-<protocol>/xla_cache). The grid's settings are
-recorded in OUT/<grid>-<protocol>/grid.json on its first sitting, and a later sitting with
-other settings is refused (its runs would not be comparable). The report is written by
+one after another in this one process (libraries imported once, steps traced once), or with
+--jobs=N in N worker processes at once, each on its own share of the CPU cores (each run's
+output in its folder's console.log). Runs whose shapes and loss agree share their compiled
+steps through the grid's XLA compilation cache (OUT/<grid>-<protocol>/xla_cache). The grid's
+settings are recorded in OUT/<grid>-<protocol>/grid.json on its first sitting, and a later
+sitting with other settings is refused (its runs would not be comparable). The report is written by
 experiments/report.py at the end (and can be rerun on its own: it reads grid.json).
 """
 
@@ -36,6 +37,7 @@ from fcn_iou_jax import cli
 if __name__ == "__main__":
   cli.set_up_process(huge_pages=True)  # run.py's set-up, for the runs made in this process
 
+import grid_jobs  # pylint: disable=wrong-import-position
 import jax  # pylint: disable=wrong-import-position
 import protocols  # pylint: disable=wrong-import-position
 import run  # pylint: disable=wrong-import-position
@@ -161,6 +163,27 @@ def planned_runs(grid: str, seeds, out_dir: str, categories=None, losses=None):
                                              f"--loss={loss}", f"--seed={seed}", *extra]
 
 
+class GridProgress:
+  """The grid's lines about its runs: each run's start and end, with the time left."""
+
+  def __init__(self, runs: int, todo: int, jobs: int):
+    self._runs, self._todo, self._jobs = runs, todo, jobs
+    self._durations = []
+
+  def started(self, index: int, workdir: str, cores=None):
+    where = (f" (CPU {','.join(map(str, cores))}; its output: "
+             f"{os.path.join(workdir, grid_jobs.CONSOLE_LOG)})" if cores else "")
+    print(f"[{index}/{self._runs}] {workdir}{where}", flush=True)
+
+  def finished(self, index: int, workdir: str, seconds: float):
+    self._durations.append(seconds)
+    left = self._todo - len(self._durations)
+    minutes_left = left * sum(self._durations) / len(self._durations) / self._jobs / 60
+    estimate = f"; {left} to go, about {minutes_left:.0f} min" if left else ""
+    name = f" {os.path.basename(workdir)}" if self._jobs > 1 else ""
+    print(f"    [{index}/{self._runs}]{name} finished in {seconds:.0f} s{estimate}", flush=True)
+
+
 def main(argv):
   parser = cli.make_parser(__doc__)
   parser.add_argument("--grid", required=True, choices=sorted(GRIDS),
@@ -203,6 +226,10 @@ def main(argv):
                       choices=config.Config.__dataclass_fields__["dtype"].metadata["choices"],
                       help="override the protocol's operand dtype of the convolutions (the "
                            "backbone's too, when the grid pre-trains it)")
+  parser.add_argument("--jobs", type=cli.positive(int, "jobs"), default=1,
+                      help="runs trained at once, each in a worker process of its own on an "
+                           "equal share of the CPU cores (CPU only; on 2 cores --jobs=2 "
+                           "finishes the CamVid cpu grid about 1.2x sooner)")
   parser.add_argument("--out", default="runs/reproduce",
                       help="runs go to OUT/<grid>-<protocol>/")
   parser.add_argument("--report", default=None,
@@ -230,6 +257,7 @@ def main(argv):
   # auto as the dtype this machine runs, so that the grid's record says what its runs used.
   cli.use_xla_cpu_flags(precision.cpu_dtype(settings["dtype"]))
   settings["dtype"] = cli.chosen_dtype(settings["dtype"])
+  grid_jobs.core_groups(args.jobs)  # refuses more jobs than cores here, before any run
   # JSON's own round trip, so that the record compares equal to the one read back later.
   settings = json.loads(json.dumps(settings))
   report_dir = args.report or os.path.join(out_dir, "report")
@@ -244,20 +272,22 @@ def main(argv):
   if args.data_dir:
     flags.append(f"--data_dir={args.data_dir}")
   runs = list(planned_runs(args.grid, args.seeds, out_dir, chosen_categories, losses))
-  todo = sum(not os.path.exists(os.path.join(workdir, "results.json")) for workdir, _ in runs)
-  durations = []
+  todo = []
   for index, (workdir, run_specific) in enumerate(runs, 1):
     if os.path.exists(os.path.join(workdir, "results.json")):
       print(f"[{index}/{len(runs)}] {workdir}: done before, skipped", flush=True)
-      continue
-    print(f"[{index}/{len(runs)}] {workdir}", flush=True)
-    start = time.time()
-    train_run([*flags, *run_specific, "--log_every=50"], workdir, out_dir)
-    durations.append(time.time() - start)
-    left = todo - len(durations)
-    minutes_left = left * sum(durations) / len(durations) / 60
-    estimate = f"; {left} to go, about {minutes_left:.0f} min" if left else ""
-    print(f"    finished in {durations[-1]:.0f} s{estimate}", flush=True)
+    else:
+      todo.append((index, workdir, [*flags, *run_specific, "--log_every=50"]))
+  progress = GridProgress(len(runs), len(todo), args.jobs)
+  if args.jobs == 1:
+    for index, workdir, flags_of_run in todo:
+      progress.started(index, workdir)
+      start = time.time()
+      train_run(flags_of_run, workdir, out_dir)
+      progress.finished(index, workdir, time.time() - start)
+  else:
+    grid_jobs.train_in_workers(todo, jobs=args.jobs, out_dir=out_dir,
+                               started=progress.started, finished=progress.finished)
   # imports TensorFlow: only now
   import report
   if GRIDS[args.grid][1] == [categories_lib.ALL]:

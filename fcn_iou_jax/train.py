@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from fcn_iou_jax import (checkpoints, evaluation, interrupts, losses, run_log, steps,
-                         workdir_lock)
+                         file_locks)
 from fcn_iou_jax.build import (Task, build_model, build_source, build_steps, build_task,
                                eval_input_scale, initial_params, read_init_weights)
 from fcn_iou_jax.config import Config, incompatible_keys
@@ -108,7 +108,7 @@ def train_and_evaluate(config: Config, workdir: str, *, force_eval: bool = False
           + ", ".join(f"{v:.2f}" for v in config.input_mean), flush=True)
   os.makedirs(workdir, exist_ok=True)
   # One run per workdir; on several hosts, process 0 holds the lock for all.
-  with (workdir_lock.hold(workdir) if jax.process_index() == 0 else contextlib.nullcontext()):
+  with (file_locks.hold_workdir(workdir) if jax.process_index() == 0 else contextlib.nullcontext()):
     return _train_and_evaluate_in(config, workdir, task=task, init_weights=init_weights,
                                   force_eval=force_eval)
 

@@ -1,6 +1,8 @@
 """Dataset builders, pipelines and bad-input errors, on fake and on the real shared data."""
 
 import os
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -378,6 +380,34 @@ def test_a_label_edited_in_place_is_prepared_again(tmp_path):
   after = read()
   np.testing.assert_array_equal(after["train_001"], edited)
   np.testing.assert_array_equal(after["train_000"], before["train_000"])
+
+
+PREPARE_WHEN_TOLD = """import os, sys, time
+from fcn_iou_jax.data import sources
+print("ready", flush=True)
+while not os.path.exists(sys.argv[3]):
+  time.sleep(0.01)
+sources.Source("camvid", data_dir=sys.argv[1], prepared_dir=sys.argv[2])
+"""
+
+
+@pytest.mark.slow
+def test_processes_started_together_prepare_a_dataset_once(tmp_path):
+  """Two processes asking for the same unprepared dataset at the same moment: one prepares
+  it, the other waits and reads it (without the lock the second one's rename fails)."""
+  root = tmp_path / "CamVid"
+  fake_data.make_camvid(str(root), counts=(("train", 6), ("val", 4)), size=(36, 48))
+  go = tmp_path / "go"
+  children = [subprocess.Popen([sys.executable, "-c", PREPARE_WHEN_TOLD, str(root),
+                                str(tmp_path / "prepared"), str(go)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for _ in range(2)]
+  for child in children:
+    assert child.stdout.readline().strip() == "ready"
+  go.write_text("")
+  outputs = [child.communicate(timeout=300) for child in children]
+  assert [child.returncode for child in children] == [0, 0], outputs
+  assert sum(out.count("Preparing camvid") for out, _ in outputs) == 1, outputs
 
 
 def test_missing_train_list(tmp_path):

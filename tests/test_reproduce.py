@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import fake_data
+import grid_jobs
 from scripts import run_script
 
 import protocols
@@ -59,12 +60,13 @@ def test_shared_backbone_is_pretrained_once(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_grid_compiles_the_steps_its_runs_share_once(tmp_path, monkeypatch):
+def test_a_grid_compiles_the_steps_its_runs_share_once_and_runs_them_in_workers_alike(
+    tmp_path, monkeypatch):
   """The sweep's five ratios share one loss and one shape: everything in the grid's
   compilation cache was compiled by its first run."""
   monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR")  # the grid's own cache, not the tests'
-  result = run_script("reproduce.py", "--grid=sweep", "--losses=iou", "--seeds=0", "--train_steps=2",
-                      "--width_mult=0.0625", f"--out={tmp_path}")
+  flags = ["--grid=sweep", "--losses=iou", "--seeds=0", "--train_steps=2", "--width_mult=0.0625"]
+  result = run_script("reproduce.py", *flags, f"--out={tmp_path}")
   assert result.returncode == 0, result.stderr[-2000:]
   grid = tmp_path / "sweep-sweep"
   runs = sorted(grid.glob("*/results.json"), key=os.path.getmtime)
@@ -74,6 +76,23 @@ def test_a_grid_compiles_the_steps_its_runs_share_once(tmp_path, monkeypatch):
   first_run_done = os.path.getmtime(grid / "synthetic-disk-iou-s0-r2" / "results.json")
   assert runs[0].parent.name == "synthetic-disk-iou-s0-r2"
   assert max(os.path.getmtime(entry) for entry in compiled) <= first_run_done
+  # The same grid in two worker processes (--jobs=2): the same runs and report, each run's
+  # output in its folder. A worker computes on one core, whose sums XLA splits otherwise than
+  # on two: scores equal up to float rounding.
+  two = run_script("reproduce.py", *flags, "--jobs=2", f"--out={tmp_path / 'two'}")
+  assert two.returncode == 0, two.stderr[-2000:]
+  ious, ious_of_two = (
+      {path.parent.name: json.loads(path.read_text())["val"]["iou"]
+       for path in folder.glob("*/results.json")}
+      for folder in (grid, tmp_path / "two" / "sweep-sweep"))
+  assert len(ious) == 5 and ious_of_two.keys() == ious.keys()
+  assert all(abs(ious_of_two[name] - iou) < 1e-3 for name, iou in ious.items()), ious_of_two
+  for name in ious:
+    log = (tmp_path / "two" / "sweep-sweep" / name / grid_jobs.CONSOLE_LOG).read_text()
+    assert "Done: selection IoU" in log
+  assert "Done: selection IoU" not in two.stdout
+  assert two.stdout.count(" finished in ") == 5 and "console.log" in two.stdout
+  assert (tmp_path / "two" / "sweep-sweep" / "report" / "report.md").exists()
 
 
 def test_a_failing_run_names_its_folder_and_a_stopped_one_keeps_its_exit_status(

@@ -14,7 +14,7 @@ import numpy as np
 import optax
 import pytest
 
-from fcn_iou_jax import checkpoints, run_log, steps, workdir_lock
+from fcn_iou_jax import checkpoints, run_log, steps, file_locks
 from fcn_iou_jax.errors import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -156,9 +156,9 @@ def test_damaged_lines_and_json_files_are_named(tmp_path):
 
 @pytest.mark.slow
 def test_a_second_run_in_a_held_workdir_is_refused_in_one_line(tmp_path):
-  with workdir_lock.hold(str(tmp_path)):
+  with file_locks.hold_workdir(str(tmp_path)):
     with pytest.raises(UserError, match=r"is in use by a run \(pid \d+ on "):
-      with workdir_lock.hold(str(tmp_path)):
+      with file_locks.hold_workdir(str(tmp_path)):
         pass
     refused = subprocess.run(
         [sys.executable, os.path.join(REPO, "experiments", "run.py"), "--dataset=synthetic",
@@ -171,17 +171,17 @@ def test_a_second_run_in_a_held_workdir_is_refused_in_one_line(tmp_path):
 
 def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
   holder = subprocess.Popen(
-      [sys.executable, "-c", "import sys, time\nfrom fcn_iou_jax import workdir_lock\n"
-       "with workdir_lock.hold(sys.argv[1]):\n  print('held', flush=True)\n  time.sleep(60)",
+      [sys.executable, "-c", "import sys, time\nfrom fcn_iou_jax import file_locks\n"
+       "with file_locks.hold_workdir(sys.argv[1]):\n  print('held', flush=True)\n  time.sleep(60)",
        str(tmp_path)], stdout=subprocess.PIPE, text=True, cwd=REPO)
   assert holder.stdout.readline().strip() == "held"
   with pytest.raises(UserError, match="is in use"):
-    with workdir_lock.hold(str(tmp_path)):
+    with file_locks.hold_workdir(str(tmp_path)):
       pass
   holder.send_signal(signal.SIGKILL)
   holder.wait()
-  with workdir_lock.hold(str(tmp_path)):
-    assert f"pid {os.getpid()} " in (tmp_path / workdir_lock.LOCK_NAME).read_text()
+  with file_locks.hold_workdir(str(tmp_path)):
+    assert f"pid {os.getpid()} " in (tmp_path / file_locks.WORKDIR_LOCK).read_text()
 
 
 def test_progress_round_trips_through_json_and_reads_earlier_checkpoints():

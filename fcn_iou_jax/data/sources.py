@@ -27,10 +27,12 @@ import urllib.parse
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from fcn_iou_jax import file_locks
 from fcn_iou_jax.data import camvid, categories, synthetic, voc
 from fcn_iou_jax.errors import UserError
 
 SELECTION_FRACTION = 80  # percent of the train list used for training; the rest selects
+PREPARATION_LOCK = "prepare.lock"  # in a prepared dataset's folder: its one preparer at a time
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,12 +156,16 @@ def prepare(name: str, data_dir: str, prepared_dir: str | None = None, *, given:
   with _temporary_files_removed():
     builder = (camvid.Camvid(data_dir=root) if name == "camvid"
                else voc.VocSegmentation(config=name[3:], data_dir=root))
-  if not builder.is_prepared():
-    print(f"Preparing {name} from {source} into {builder.data_dir} (once per version of "
-          "the data; later runs read it from there)", flush=True)
-    with contextlib.redirect_stdout(io.StringIO()):  # TFDS's lines about a download size
-      builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-          manual_dir=source, try_download_gcs=False))
+  if builder.is_prepared():
+    return builder
+  os.makedirs(root, exist_ok=True)
+  with file_locks.wait_for(os.path.join(root, PREPARATION_LOCK)):  # runs started together
+    if not builder.is_prepared():
+      print(f"Preparing {name} from {source} into {builder.data_dir} (once per version of "
+            "the data; later runs read it from there)", flush=True)
+      with contextlib.redirect_stdout(io.StringIO()):  # TFDS's lines about a download size
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+            manual_dir=source, try_download_gcs=False))
   return builder
 
 

@@ -1,4 +1,5 @@
-"""One run per workdir: an advisory lock on ``WORKDIR/run.lock``, held for the run's life.
+"""Advisory file locks: one run per workdir (``WORKDIR/run.lock``, held for the run's life; a
+second run is refused) and one process at a time preparing a dataset (the others wait).
 
 ``fcntl.flock`` locks belong to the open file, and the kernel releases them when the holding
 process ends, however it ends: a lock left by a killed run is simply taken over. The file
@@ -19,16 +20,16 @@ try:
 except ImportError:  # pragma: no cover - not on POSIX
   fcntl = None
 
-LOCK_NAME = "run.lock"
+WORKDIR_LOCK = "run.lock"
 
 
 @contextlib.contextmanager
-def hold(workdir: str):
+def hold_workdir(workdir: str):
   """Holds ``workdir``'s lock inside the ``with`` block; UserError if another run holds it."""
   if fcntl is None:
     yield
     return
-  path = os.path.join(workdir, LOCK_NAME)
+  path = os.path.join(workdir, WORKDIR_LOCK)
   with open(path, "a+", encoding="utf-8") as handle:
     try:
       fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -41,6 +42,21 @@ def hold(workdir: str):
     handle.truncate()
     handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
     handle.flush()
+    try:
+      yield
+    finally:
+      fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def wait_for(path: str):
+  """Holds an exclusive lock on the file ``path`` inside the ``with`` block, waiting first
+  while another process holds it."""
+  if fcntl is None:
+    yield
+    return
+  with open(path, "a+", encoding="utf-8") as handle:
+    fcntl.flock(handle, fcntl.LOCK_EX)
     try:
       yield
     finally:

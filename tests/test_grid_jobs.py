@@ -1,0 +1,67 @@
+"""reproduce.py --jobs: a grid's runs in worker processes, with the same results, messages and
+signals as the runs of one process."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import grid_jobs
+from fcn_iou_jax import checkpoints
+from fcn_iou_jax.errors import UserError
+from scripts import REPO, run_script
+
+# The synthetic sweep's runs, small: five background:object ratios of one loss.
+SWEEP = ["--grid=sweep", "--losses=iou", "--seeds=0", "--width_mult=0.0625"]
+
+
+def test_jobs_split_the_usable_cores_and_never_outnumber_them(monkeypatch):
+  monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {4, 5, 7})
+  assert grid_jobs.core_groups(1) == [[4, 5, 7]]
+  assert grid_jobs.core_groups(2) == [[4], [5, 7]]
+  assert grid_jobs.core_groups(3) == [[4], [5], [7]]
+  with pytest.raises(UserError, match=r"^--jobs=4: more than the 3 CPU cores this process may "
+                                      r"use$"):
+    grid_jobs.core_groups(4)
+
+
+@pytest.mark.slow
+def test_a_run_that_fails_in_a_worker_is_named_in_one_line(tmp_path):
+  result = run_script("reproduce.py", "--grid=camvid", "--protocol=cpu", "--categories=pole",
+                      "--losses=iou", "--seeds=0", "--jobs=2", f"--init={tmp_path}/none.npz",
+                      f"--out={tmp_path}")
+  assert result.returncode == 2
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith(f"error: {tmp_path}/camvid-cpu/camvid-pole-iou-s0: ")
+  assert "none.npz" in lines[0] and "rerun the grid to resume" in lines[0]
+
+
+@pytest.mark.slow
+def test_a_signal_stops_every_worker_s_run_at_a_saved_step(tmp_path):
+  flags = [*SWEEP, "--train_steps=100000", "--jobs=2", f"--out={tmp_path}"]
+  grid = subprocess.Popen([sys.executable, os.path.join(REPO, "experiments", "reproduce.py"),
+                           *flags], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+  folder = tmp_path / "sweep-sweep"
+  deadline = time.time() + 240
+  while time.time() < deadline and not all(
+      "step/s" in (folder / name / grid_jobs.CONSOLE_LOG).read_text(errors="replace")
+      for name in ("synthetic-disk-iou-s0-r2", "synthetic-disk-iou-s0-r8")
+      if (folder / name / grid_jobs.CONSOLE_LOG).exists()) or len(
+          list(folder.glob("*/console.log"))) < 2:
+    time.sleep(0.5)
+  grid.send_signal(signal.SIGINT)
+  out, err = grid.communicate(timeout=240)
+  assert grid.returncode == 130, err[-2000:]
+  assert err.strip().splitlines() == [
+      "error: stopped by signal 2: each run in training saved its latest step; rerun the grid "
+      "to resume"]
+  assert " finished in " not in out
+  for name in ("synthetic-disk-iou-s0-r2", "synthetic-disk-iou-s0-r8"):
+    assert checkpoints.has_checkpoint(str(folder / name))
+    assert not (folder / name / "results.json").exists()
+    assert "stopped by signal 2 after step" in (folder / name / grid_jobs.CONSOLE_LOG).read_text()
+  assert not (folder / "synthetic-disk-iou-s0-r30").exists()  # no run started after the signal
