@@ -37,7 +37,8 @@ def core_groups(jobs: int) -> list[list[int]]:
   """The cores this process may use, split into ``jobs`` groups as equal as can be;
   UserError naming ``--jobs`` when there are fewer cores than jobs, or when JAX computes on
   an accelerator (whose runs one process keeps busy)."""
-  cores = sorted(os.sched_getaffinity(0))
+  cores = (sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+           else list(range(os.cpu_count() or 1)))  # macOS: counted, not pinned
   if jobs > len(cores):
     raise UserError(f"--jobs={jobs}: more than the {len(cores)} CPU cores this process may use")
   if jobs > 1 and jax.default_backend() != "cpu":
@@ -129,10 +130,12 @@ def _raise_keyboard_interrupt(signal_number, frame):
 def serve(cores: list[int]):
   """A worker: pinned to ``cores`` before JAX starts its thread pool, it trains each run
   read from stdin (a JSON line) and answers on stdout with ``{exit_code, message}``."""
-  os.sched_setaffinity(0, cores)
+  if hasattr(os, "sched_setaffinity"):  # Linux; elsewhere the system places the workers
+    os.sched_setaffinity(0, cores)
   signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # outside a run's training loop
-  import reproduce  # pylint: disable=import-outside-toplevel  # imports JAX, in this process
   answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+  os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nothing else reaches the answers' pipe
+  import reproduce  # pylint: disable=import-outside-toplevel  # imports JAX, in this process
   while True:
     try:
       line = sys.stdin.readline()

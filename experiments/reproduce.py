@@ -229,7 +229,8 @@ def main(argv):
   parser.add_argument("--jobs", type=cli.positive(int, "jobs"), default=1,
                       help="runs trained at once, each in a worker process of its own on an "
                            "equal share of the CPU cores (CPU only; on 2 cores --jobs=2 "
-                           "finishes the CamVid cpu grid about 1.2x sooner)")
+                           "trains the CamVid cpu grid in 50 min instead of 70; scores agree "
+                           "within the seed spread, not to the last bit)")
   parser.add_argument("--out", default="runs/reproduce",
                       help="runs go to OUT/<grid>-<protocol>/")
   parser.add_argument("--report", default=None,
