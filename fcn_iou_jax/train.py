@@ -20,8 +20,8 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from fcn_iou_jax import (checkpoints, evaluation, interrupts, losses, run_log, steps,
-                         file_locks)
+from fcn_iou_jax import (checkpoints, evaluation, file_locks, interrupts, losses, run_log,
+                         steps)
 from fcn_iou_jax.build import (Task, build_model, build_source, build_steps, build_task,
                                eval_input_scale, initial_params, read_init_weights)
 from fcn_iou_jax.config import Config, incompatible_keys

@@ -43,6 +43,12 @@ def test_a_run_that_fails_in_a_worker_is_named_in_one_line(tmp_path):
   assert "none.npz" in lines[0] and "rerun the grid to resume" in lines[0]
 
 
+def _in_training(workdir) -> bool:
+  """Whether the run in ``workdir`` shows its progress bar (its training loop has begun)."""
+  log = workdir / grid_jobs.CONSOLE_LOG
+  return log.exists() and "step/s" in log.read_text(errors="replace")
+
+
 @pytest.mark.slow
 def test_a_signal_stops_every_worker_s_run_at_a_saved_step(tmp_path):
   flags = [*SWEEP, "--train_steps=100000", "--jobs=2", f"--out={tmp_path}"]
@@ -50,12 +56,9 @@ def test_a_signal_stops_every_worker_s_run_at_a_saved_step(tmp_path):
                            *flags], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True)
   folder = tmp_path / "sweep-sweep"
+  running = ("synthetic-disk-iou-s0-r2", "synthetic-disk-iou-s0-r8")
   deadline = time.time() + 240
-  while time.time() < deadline and not all(
-      "step/s" in (folder / name / grid_jobs.CONSOLE_LOG).read_text(errors="replace")
-      for name in ("synthetic-disk-iou-s0-r2", "synthetic-disk-iou-s0-r8")
-      if (folder / name / grid_jobs.CONSOLE_LOG).exists()) or len(
-          list(folder.glob("*/console.log"))) < 2:
+  while time.time() < deadline and not all(_in_training(folder / name) for name in running):
     time.sleep(0.5)
   grid.send_signal(signal.SIGINT)
   out, err = grid.communicate(timeout=240)
@@ -64,7 +67,7 @@ def test_a_signal_stops_every_worker_s_run_at_a_saved_step(tmp_path):
       "error: stopped by signal 2: each run in training saved its latest step; rerun the grid "
       "to resume"]
   assert " finished in " not in out
-  for name in ("synthetic-disk-iou-s0-r2", "synthetic-disk-iou-s0-r8"):
+  for name in running:
     assert checkpoints.has_checkpoint(str(folder / name))
     assert not (folder / name / "results.json").exists()
     assert "stopped by signal 2 after step" in (folder / name / grid_jobs.CONSOLE_LOG).read_text()

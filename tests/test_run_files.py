@@ -14,7 +14,7 @@ import numpy as np
 import optax
 import pytest
 
-from fcn_iou_jax import checkpoints, run_log, steps, file_locks
+from fcn_iou_jax import checkpoints, file_locks, run_log, steps
 from fcn_iou_jax.errors import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
