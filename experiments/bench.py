@@ -5,6 +5,7 @@
   python experiments/bench.py --only=huge_pages     # does glibc's huge-page malloc pay here?
   python experiments/bench.py --only=utilisation --dtypes=bfloat16  # share of the AMX peak
   python experiments/bench.py --only=layers --batch_sizes=4   # each conv layer vs PyTorch's
+  python experiments/bench.py --only=layers --batch_sizes=4 --dtypes=bfloat16  # vs autocast
   python experiments/bench.py --only=train_step --batch_sizes=1,4 --dtypes=float32,bfloat16
   python experiments/bench.py --only=train_step --batch_sizes=4 --isolated --huge_pages
   # At the CPU protocol's network and crop batch (reproduce.py --protocol=cpu):
@@ -46,7 +47,8 @@ def main(argv):
   parser.add_argument("--size", type=cli.parse_size("size"), default=(common.HEIGHT, common.WIDTH),
                       help="train step: image size HxW")
   parser.add_argument("--dtypes", default="float32,bfloat16",
-                      help="train step: the JAX model's matmul operand dtypes (--dtype of run.py)")
+                      help="train step: the JAX model's matmul operand dtypes (--dtype of run.py); "
+                           "layers: the first of them (XLA:CPU's flags are set per process)")
   parser.add_argument("--torch_dtypes", default="float32",
                       help="train step: PyTorch's configurations: float32, bfloat16 "
                            "(torch.autocast), either with +MODE for torch.compile (+default, "
@@ -84,8 +86,12 @@ def main(argv):
     return
   results = {"command": " ".join(sys.argv), "jax": jax.__version__}
   selected = args.only.split(",")
-  if "layers" in selected:  # run.py's float32 XLA:CPU flags, for this process's benchmarks
-    cli.use_xla_cpu_flags("float32")
+  layer_dtype = args.dtypes.split(",")[0]
+  if "layers" in selected and layer_dtype not in cli.XLA_CPU_FLAGS:
+    raise UserError(f"--dtypes: the layers benchmark takes one of {sorted(cli.XLA_CPU_FLAGS)} "
+                    f"first, not {layer_dtype!r}")
+  if "layers" in selected:  # run.py's XLA:CPU flags for that dtype, for this process
+    cli.use_xla_cpu_flags(layer_dtype)
   if "train_step" in selected:
     results["train_step"] = train_step.bench_train_step(
         batch_sizes, args.dtypes.split(","), args.torch_dtypes.split(","), args.repeats,
@@ -100,7 +106,7 @@ def main(argv):
         args.repeats)
   if "layers" in selected:
     results["layers"] = layers.bench_layers(batch_sizes[-1], args.size, args.width_mult,
-                                            args.conv_forms, args.repeats)
+                                            args.conv_forms, args.repeats, layer_dtype)
   if "matmul" in selected:
     results["matmul"] = kernels.bench_matmul(args.repeats)
   if "loss" in selected:

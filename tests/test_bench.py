@@ -94,6 +94,20 @@ def test_layer_benchmark_feeds_each_layer_the_shape_the_network_gives_it():
   assert shapes["conv5"] == (34, 42, 384, 256, 3, 1, 1, 2)
   assert shapes["fc6"] == (17, 21, 256, 4096, 6, 1, 0, 1)
   assert shapes["fc7"][:2] == models.score_size("caffe", 6, 360, 480) == (12, 16)
-  result = layers.bench_layers(1, (64, 96), 0.0625, "tuned", repeats=1)
-  assert [row["layer"] for row in result["rows"]] == list(shapes)
-  assert all(row["jax_ms"] > 0 for row in result["rows"])
+  for dtype in ("float32", "bfloat16"):
+    result = layers.bench_layers(1, (64, 96), 0.0625, "tuned", repeats=1, dtype=dtype)
+    assert result["dtype"] == dtype
+    assert [row["layer"] for row in result["rows"]] == list(shapes)
+    assert all(row["jax_ms"] > 0 for row in result["rows"])
+
+
+def test_layer_benchmark_refuses_a_dtype_without_xla_flags_in_one_line(tmp_path):
+  out = tmp_path / "bench.json"
+  result = subprocess.run(
+      [sys.executable, os.path.join(REPO, "experiments", "bench.py"), "--only=layers",
+       "--dtypes=float16", f"--out={out}"],
+      capture_output=True, text=True, timeout=120, cwd=REPO)
+  assert result.returncode == 2
+  assert "--dtypes" in result.stderr and "float16" in result.stderr
+  assert "Traceback" not in result.stderr
+  assert not out.exists()

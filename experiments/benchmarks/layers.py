@@ -37,9 +37,10 @@ def layer_shapes(height, width, width_mult=1.0, backbone="caffe", fc6_kernel=6):
   return rows
 
 
-def _jax_runner(x, kernel, stride, pad, groups, input_gradient, conv_forms):
+def _jax_runner(x, kernel, stride, pad, groups, input_gradient, conv_forms, dtype):
   def half_square(x, kernel):
-    y = convolution.conv2d(x, kernel, stride=stride, pad=pad, groups=groups, forms=conv_forms)
+    y = convolution.conv2d(x, kernel, stride=stride, pad=pad, groups=groups,
+                           operand_dtype=jnp.dtype(dtype), forms=conv_forms)
     return 0.5 * jnp.sum(y * y)
 
   step = jax.jit(jax.grad(half_square, argnums=(0, 1) if input_gradient else 1))
@@ -47,19 +48,24 @@ def _jax_runner(x, kernel, stride, pad, groups, input_gradient, conv_forms):
   return lambda: jax.block_until_ready(step(x, kernel))
 
 
-def _torch_runner(torch, x, kernel, stride, pad, groups, input_gradient):
+def _torch_runner(torch, x, kernel, stride, pad, groups, input_gradient, dtype):
+  """PyTorch's float32 layer, under ``torch.autocast`` for another ``dtype``, as its train step
+  runs it (TorchStep)."""
   x = torch.tensor(x.transpose(0, 3, 1, 2).copy(), requires_grad=input_gradient)
   kernel = torch.tensor(kernel.transpose(3, 2, 0, 1).copy(), requires_grad=True)
 
   def step():
-    y = torch.nn.functional.conv2d(x, kernel, stride=stride, padding=pad, groups=groups)
+    with torch.autocast("cpu", dtype=getattr(torch, dtype), enabled=dtype != "float32"):
+      y = torch.nn.functional.conv2d(x, kernel, stride=stride, padding=pad, groups=groups)
+    y = y.float()
     (0.5 * (y * y).sum()).backward()
   return step
 
 
-def bench_layers(batch_size, size, width_mult, conv_forms, repeats):
+def bench_layers(batch_size, size, width_mult, conv_forms, repeats, dtype="float32"):
   """Milliseconds of each layer's forward and backward (``0.5 * sum(y^2)`` as the loss) in
-  JAX and, where installed, PyTorch on the CPU, timed interleaved; one row per layer."""
+  JAX and, where installed, PyTorch on the CPU, timed interleaved; one row per layer.
+  ``dtype``: the products' operand dtype (JAX's ``operand_dtype``, PyTorch's autocast)."""
   try:
     import torch  # pylint: disable=import-outside-toplevel
     torch.set_num_threads(os.cpu_count())
@@ -72,9 +78,11 @@ def bench_layers(batch_size, size, width_mult, conv_forms, repeats):
     weights = (0.01 * rng.standard_normal((kernel, kernel, c_in // groups, c_out))
                ).astype(np.float32)
     input_gradient = name != "conv1"
-    runners = {"jax": _jax_runner(x, weights, stride, pad, groups, input_gradient, conv_forms)}
+    runners = {"jax": _jax_runner(x, weights, stride, pad, groups, input_gradient, conv_forms,
+                                  dtype)}
     if torch is not None:
-      runners["torch"] = _torch_runner(torch, x, weights, stride, pad, groups, input_gradient)
+      runners["torch"] = _torch_runner(torch, x, weights, stride, pad, groups, input_gradient,
+                                       dtype)
     seconds = common.interleaved_medians(runners, repeats)
     row = {"layer": name, "input": f"{batch_size}x{h}x{w}x{c_in}", "output_channels": c_out,
            "kernel": kernel, "jax_ms": round(1000 * seconds["jax"], 1)}
@@ -84,7 +92,7 @@ def bench_layers(batch_size, size, width_mult, conv_forms, repeats):
     rows.append(row)
   header = list(rows[0])
   common.print_table(f"Layers alone, forward and backward, batch {batch_size}, "
-                     f"{size[0]}x{size[1]}, width {width_mult}, conv forms {conv_forms} "
+                     f"{size[0]}x{size[1]}, width {width_mult}, {dtype}, conv forms {conv_forms} "
                      "(ratio: PyTorch ms / JAX ms)", header,
                      [[row[key] for key in header] for row in rows])
-  return {"batch_size": batch_size, "rows": rows}
+  return {"batch_size": batch_size, "dtype": dtype, "rows": rows}
