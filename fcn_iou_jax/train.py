@@ -213,9 +213,7 @@ def _train(config, task, parallel, state, progress, source, store, log, evaluate
       pending_loss = (step, parallel.first(metrics["loss"]))
       jax.block_until_ready(metrics["loss"])
       throughput.stop(config.batch_size, count=step > start_step + 1)
-      bar.update(1)
-      if step == start_step + 1:  # the rate and time left count from here, not compilation
-        _restart_rate(bar, step)
+      _advance(bar, step, first=step == start_step + 1)
       if step % config.log_every == 0:
         loss = float(pending_loss[1])
         bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{throughput.rate:.2f}")
@@ -247,8 +245,12 @@ def _train(config, task, parallel, state, progress, source, store, log, evaluate
   return state, progress, throughput
 
 
-def _restart_rate(bar: tqdm, step: int):
-  """Restarts ``bar``'s clock and rate at ``step`` (after the compiling first step)."""
+def _advance(bar: tqdm, step: int, first: bool):
+  """Shows ``step`` done on ``bar``. The ``first`` step (the one that compiled) restarts the
+  bar's clock instead, so that its rate and time left count training steps only."""
+  if not first:
+    bar.update(1)
+    return
   bar.reset(total=bar.total)
   bar.n = bar.last_print_n = bar.initial = step
   bar.set_description_str("", refresh=True)

@@ -204,6 +204,23 @@ def test_later_runs_of_a_process_with_the_same_steps_settings_trace_nothing(tmp_
     assert build.build_steps(dataclasses.replace(base, **change), task, source) is not shared
 
 
+def test_the_progress_bar_counts_time_left_from_the_step_after_compilation():
+  import io  # pylint: disable=import-outside-toplevel
+  from tqdm import tqdm  # pylint: disable=import-outside-toplevel
+  shown = io.StringIO()
+  bar = tqdm(total=1000, initial=10, unit="step", file=shown, mininterval=0, ascii=True)
+  time.sleep(0.3)  # the first step compiles
+  train._advance(bar, 11, first=True)
+  frames = shown.getvalue().split("\r")
+  assert "11/1000" in frames[-1] and "<?" in frames[-1]  # no estimate yet
+  assert not any(re.search(r"11/1000 \[[0-9:]+<[0-9]", frame) for frame in frames)
+  for step in (12, 13):
+    train._advance(bar, step, first=False)
+  bar.close()
+  rate = float(re.search(r"([0-9.]+)step/s", shown.getvalue().split("\r")[-1]).group(1))
+  assert rate > 10  # two quick steps, not three steps over the compilation's 0.3 s
+
+
 def test_warmup_raises_the_step_size_linearly_then_holds_it():
   params = {"conv": {"bias": jnp.zeros(3)}}  # a bias: no weight decay
   gradient = {"conv": {"bias": jnp.array([1.0, -2.0, 0.5])}}
