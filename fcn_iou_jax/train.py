@@ -221,11 +221,9 @@ def _train(config, task, parallel, state, progress, source, store, log, evaluate
       evaluated = step % config.eval_every == 0 or step == config.train_steps
       if evaluated:  # evaluates and saves
         _check_finite(*pending_loss)
-        bar.set_description_str("evaluating", refresh=True)
-        progress = _evaluate_and_save(step, state, task, parallel, progress, store, log,
-                                      evaluate, throughput)
-        bar.set_description_str("")
-        bar.unpause()  # the evaluation's time is not a training step's
+        with _paused(bar, "evaluating"):
+          progress = _evaluate_and_save(step, state, task, parallel, progress, store, log,
+                                        evaluate, throughput)
         name = "mIoU" if task.multiclass else "IoU"
         bar.write(f"step {step}: selection {name} "
                   f"{progress.evaluations[-1][task.score]:.4f} "
@@ -254,6 +252,22 @@ def _advance(bar: tqdm, step: int, first: bool):
   bar.reset(total=bar.total)
   bar.n = bar.last_print_n = bar.initial = step
   bar.set_description_str("", refresh=True)
+
+
+@contextlib.contextmanager
+def _paused(bar: tqdm, description: str):
+  """Shows ``description`` on ``bar`` while the block runs and leaves the block's time out of
+  the bar's elapsed time, rate and time left (an evaluation is not a training step)."""
+  bar.set_description_str(description, refresh=True)
+  started = time.time()  # tqdm's clock
+  try:
+    yield
+  finally:
+    if not bar.disable:
+      paused = time.time() - started
+      bar.start_t += paused
+      bar.last_print_t += paused
+    bar.set_description_str("")
 
 
 def _save_due(minutes: float, last_save: float) -> bool:

@@ -221,6 +221,23 @@ def test_the_progress_bar_counts_time_left_from_the_step_after_compilation():
   assert rate > 10  # two quick steps, not three steps over the compilation's 0.3 s
 
 
+def test_the_progress_bar_leaves_evaluations_out_of_the_rate_and_nothing_else():
+  import io  # pylint: disable=import-outside-toplevel
+  from tqdm import tqdm  # pylint: disable=import-outside-toplevel
+  shown = io.StringIO()
+  bar = tqdm(total=20, unit="step", file=shown, mininterval=60, ascii=True)
+  for _ in range(10):  # 10 steps of 50 ms, none printed (mininterval)
+    time.sleep(0.05)
+    bar.update(1)
+  with train._paused(bar, "evaluating"):
+    time.sleep(0.5)
+  bar.close()
+  elapsed = bar.format_dict["elapsed"]
+  assert 0.45 < elapsed < 1.0  # the steps' 0.5 s, not the evaluation's
+  rate = float(re.search(r"([0-9.]+)step/s", shown.getvalue().split("\r")[-1]).group(1))
+  assert 10 < rate < 22  # 20 steps/s, not thousands
+
+
 def test_warmup_raises_the_step_size_linearly_then_holds_it():
   params = {"conv": {"bias": jnp.zeros(3)}}  # a bias: no weight decay
   gradient = {"conv": {"bias": jnp.array([1.0, -2.0, 0.5])}}
