@@ -45,7 +45,7 @@ def main(argv):
                                      input_mean=config.input_mean)
   result = {key: result[key] for key in task.public_scores}
   print(json.dumps(result), flush=True)  # first: a workdir that cannot be written loses nothing
-  warning = not task.multiclass and cli.degenerate_warning(args.split, result, config.category)
+  warning = not task.multiclass and cli.degenerate_warning(args.split, result, config)
   if warning:
     print(warning, flush=True)
   path = os.path.join(args.workdir, f"eval_{args.split}.json")

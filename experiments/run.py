@@ -36,7 +36,7 @@ def main(argv):
   print(f"Done: {summary}; best step {results['best_step']}; results in "
         f"{os.path.join(workdir, 'results.json')}")
   for split in ("val", "test"):
-    warning = split in results and cli.degenerate_warning(split, results[split], config.category)
+    warning = split in results and cli.degenerate_warning(split, results[split], config)
     if warning:
       print(warning)
 

@@ -197,18 +197,22 @@ def hide_accelerators_from_tensorflow():
 SCRATCH_RECIPE = "--optimizer=adam --learning_rate=3e-4"
 
 
-def degenerate_warning(split: str, scores: dict, category: str) -> str | None:
+def degenerate_warning(split: str, scores: dict, run_config: config.Config) -> str | None:
   """The one-line warning for a binary split's scores whose ``degenerate`` field is set: it
-  names the better of the trivial predictions, the one the model did not clearly beat."""
+  names the better of the trivial predictions, the one the model did not clearly beat, and
+  what to try (:data:`SCRATCH_RECIPE` only for a from-scratch run on the paper's SGD)."""
   if scores.get("degenerate") is None:
     return None
   from fcn_iou_jax import metrics  # JAX: not at start-up
   baselines = scores["baselines"]
   better = max(baselines, key=baselines.get)
   prediction = "every pixel" if better == "all_foreground" else "no pixel"
+  advice = "more steps"
+  if run_config.init == "scratch" and run_config.optimizer == "sgd":
+    advice = f"{SCRATCH_RECIPE} (from scratch) or more steps"
   return (f"warning: on {split}, IoU {scores['iou']:.4f} is not {metrics.DEGENERATE_MARGIN} "
-          f"above predicting {prediction} as {category} ({baselines[better]:.4f}): the model "
-          f"has not learned the category (from scratch, try {SCRATCH_RECIPE} or more steps)")
+          f"above predicting {prediction} as {run_config.category} ({baselines[better]:.4f}): the "
+          f"model has not learned the category (try {advice})")
 
 
 def as_flags(message: str) -> str:

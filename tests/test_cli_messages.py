@@ -6,6 +6,7 @@ import pytest
 
 import run
 from fcn_iou_jax import cli
+from fcn_iou_jax.config import Config
 from fcn_iou_jax.errors import UserError
 
 import flags
@@ -21,16 +22,23 @@ def _xla_flags_restored(monkeypatch):
 def test_a_degenerate_split_warns_in_one_line_and_a_learned_one_does_not():
   scores = {"iou": 0.0091, "degenerate": "all_foreground",
             "baselines": {"all_foreground": 0.0091, "all_background": 0.0}}
-  warning = cli.degenerate_warning("val", scores, "sign_symbol")
+  scratch = Config(dataset="camvid", category="sign_symbol")
+  warning = cli.degenerate_warning("val", scores, scratch)
   assert warning.startswith("warning: on val, IoU 0.0091 is not 0.05 above predicting every "
                             "pixel as sign_symbol (0.0091)") and "\n" not in warning
   assert cli.SCRATCH_RECIPE in warning
+  # Runs from weights, or on Adam already, are not told to change their optimiser.
+  for config in (Config(dataset="camvid", category="sign_symbol", init="alexnet.npz"),
+                 Config(dataset="camvid", category="sign_symbol", optimizer="adam")):
+    warning = cli.degenerate_warning("val", scores, config)
+    assert cli.SCRATCH_RECIPE not in warning and warning.endswith("(try more steps)")
   # Few pixels predicted (nearer all-background), but the bar not cleared is all-foreground's.
   road = {"iou": 0.1658, "degenerate": "all_background",
           "baselines": {"all_foreground": 0.2950, "all_background": 0.0}}
+  road_run = Config(dataset="camvid", category="road")
   assert "IoU 0.1658 is not 0.05 above predicting every pixel as road (0.2950)" in \
-      cli.degenerate_warning("val", road, "road")
-  assert cli.degenerate_warning("val", dict(scores, degenerate=None), "road") is None
+      cli.degenerate_warning("val", road, road_run)
+  assert cli.degenerate_warning("val", dict(scores, degenerate=None), road_run) is None
 
 
 def test_a_scratch_run_on_the_paper_s_optimiser_says_what_to_pass(capsys):
