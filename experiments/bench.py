@@ -87,10 +87,10 @@ def main(argv):
   results = {"command": " ".join(sys.argv), "jax": jax.__version__}
   selected = args.only.split(",")
   layer_dtype = args.dtypes.split(",")[0]
-  if "layers" in selected and layer_dtype not in cli.XLA_CPU_FLAGS:
-    raise UserError(f"--dtypes: the layers benchmark takes one of {sorted(cli.XLA_CPU_FLAGS)} "
-                    f"first, not {layer_dtype!r}")
   if "layers" in selected:  # run.py's XLA:CPU flags for that dtype, for this process
+    if layer_dtype not in cli.XLA_CPU_FLAGS:
+      raise UserError(f"--dtypes: the layers benchmark takes one of "
+                      f"{sorted(cli.XLA_CPU_FLAGS)} first, not {layer_dtype!r}")
     cli.use_xla_cpu_flags(layer_dtype)
   if "train_step" in selected:
     results["train_step"] = train_step.bench_train_step(
