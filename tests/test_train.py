@@ -2,6 +2,7 @@
 
 import ast
 import dataclasses
+import io
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
+from tqdm import tqdm
 
 import parallel_case
 from scripts import run_script
@@ -205,8 +207,6 @@ def test_later_runs_of_a_process_with_the_same_steps_settings_trace_nothing(tmp_
 
 
 def test_the_progress_bar_counts_time_left_from_the_step_after_compilation():
-  import io  # pylint: disable=import-outside-toplevel
-  from tqdm import tqdm  # pylint: disable=import-outside-toplevel
   shown = io.StringIO()
   bar = tqdm(total=1000, initial=10, unit="step", file=shown, mininterval=0, ascii=True)
   time.sleep(0.3)  # the first step compiles
@@ -222,8 +222,6 @@ def test_the_progress_bar_counts_time_left_from_the_step_after_compilation():
 
 
 def test_the_progress_bar_leaves_evaluations_out_of_the_rate_and_nothing_else():
-  import io  # pylint: disable=import-outside-toplevel
-  from tqdm import tqdm  # pylint: disable=import-outside-toplevel
   shown = io.StringIO()
   bar = tqdm(total=20, unit="step", file=shown, mininterval=60, ascii=True)
   for _ in range(10):  # 10 steps of 50 ms, none printed (mininterval)
