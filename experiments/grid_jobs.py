@@ -33,12 +33,23 @@ from fcn_iou_jax.interrupts import SIGNALS, Interrupted
 CONSOLE_LOG = "console.log"  # in a run's folder: what its run printed, when run by a worker
 
 
+def usable_cores() -> list[int]:
+  """The CPU cores this process may use (macOS, without affinity: counted, not pinned)."""
+  if hasattr(os, "sched_getaffinity"):
+    return sorted(os.sched_getaffinity(0))
+  return list(range(os.cpu_count() or 1))
+
+
+def could_share_cores() -> bool:
+  """Whether ``--jobs=2`` can run here: JAX on the CPU, with two cores or more."""
+  return jax.default_backend() == "cpu" and len(usable_cores()) >= 2
+
+
 def core_groups(jobs: int) -> list[list[int]]:
   """The cores this process may use, split into ``jobs`` groups as equal as can be;
   UserError naming ``--jobs`` when there are fewer cores than jobs, or when JAX computes on
   an accelerator (whose runs one process keeps busy)."""
-  cores = (sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-           else list(range(os.cpu_count() or 1)))  # macOS: counted, not pinned
+  cores = usable_cores()
   if jobs > len(cores):
     raise UserError(f"--jobs={jobs}: more than the {len(cores)} CPU cores this process may use")
   if jobs > 1 and jax.default_backend() != "cpu":

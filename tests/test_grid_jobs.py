@@ -26,6 +26,9 @@ def test_jobs_split_the_usable_cores_and_never_outnumber_them(monkeypatch):
   with pytest.raises(UserError, match=r"^--jobs=4: more than the 3 CPU cores this process may "
                                       r"use$"):
     grid_jobs.core_groups(4)
+  assert grid_jobs.could_share_cores()
+  monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {5})
+  assert not grid_jobs.could_share_cores()  # a grid on one core is not told to pass --jobs=2
   monkeypatch.delattr(os, "sched_getaffinity")  # macOS: the cores counted, not pinned
   monkeypatch.setattr(os, "cpu_count", lambda: 3)
   assert grid_jobs.core_groups(2) == [[0], [1, 2]]

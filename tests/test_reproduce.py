@@ -71,6 +71,7 @@ def test_a_grid_compiles_the_steps_its_runs_share_once_and_runs_them_in_workers_
   grid = tmp_path / "sweep-sweep"
   runs = sorted(grid.glob("*/results.json"), key=os.path.getmtime)
   assert len(runs) == 5 and result.stdout.count("Done: selection IoU") == 5
+  assert result.stdout.count("note: --jobs=2 trains two runs at once") == 1
   compiled = list((grid / "xla_cache").iterdir())
   assert compiled, "no step was compiled into the grid's cache"
   first_run_done = os.path.getmtime(grid / "synthetic-disk-iou-s0-r2" / "results.json")
@@ -90,7 +91,7 @@ def test_a_grid_compiles_the_steps_its_runs_share_once_and_runs_them_in_workers_
   for name in ious:
     log = (tmp_path / "two" / "sweep-sweep" / name / grid_jobs.CONSOLE_LOG).read_text()
     assert "Done: selection IoU" in log
-  assert "Done: selection IoU" not in two.stdout
+  assert "Done: selection IoU" not in two.stdout and "note: --jobs" not in two.stdout
   assert two.stdout.count(" finished in ") == 5 and "console.log" in two.stdout
   assert (tmp_path / "two" / "sweep-sweep" / "report" / "report.md").exists()
 
