@@ -180,6 +180,7 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
       pass
   holder.send_signal(signal.SIGKILL)
   holder.wait()
+  holder.stdout.close()
   with file_locks.hold_workdir(str(tmp_path)):
     assert f"pid {os.getpid()} " in (tmp_path / file_locks.WORKDIR_LOCK).read_text()
 
