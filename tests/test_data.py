@@ -349,7 +349,8 @@ def test_empty_split_list(tmp_path):
 def test_a_line_listed_twice_is_named(tmp_path):
   base, _ = fake_data.make_voc(tmp_path)
   path = os.path.join(base, "ImageSets", "Segmentation", "train.txt")
-  lines = open(path, encoding="utf-8").read().split()
+  with open(path, encoding="utf-8") as handle:
+    lines = handle.read().split()
   with open(path, "a", encoding="utf-8") as handle:
     handle.write(f"\n{lines[0]}\n")
   with pytest.raises(UserError, match=rf"train.txt: line {len(lines) + 2} repeats line 1 "):

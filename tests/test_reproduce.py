@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import pathlib
 import sys
 
 import numpy as np
@@ -256,7 +257,7 @@ def test_overrides_reach_backbone_runs_and_report(tmp_path, monkeypatch):
   monkeypatch.setattr(reproduce, "train_run", _fake_train_run(commands))
   monkeypatch.setattr(report, "write_report",
                       lambda runs, out, **kwargs: reports.append(report.settings_lines(
-                          json.loads(open(os.path.join(runs, "grid.json")).read()), runs)))
+                          json.loads(pathlib.Path(runs, "grid.json").read_text()), runs)))
   reproduce.main(["--grid=camvid", "--protocol=cpu", "--image_size=720x960", "--width_mult=0.5",
                   "--scale_jitter=0.25", "--colour_jitter=0.2", "--fc6_kernel=1",
                   "--categories=pole", "--losses=softmax,iou", "--seeds=0", f"--out={tmp_path}"])

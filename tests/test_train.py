@@ -375,7 +375,8 @@ SCRIPTS = ("run.py", "evaluate.py", "predict.py", "class_ratios.py", "reproduce.
 def test_help_keeps_the_example_commands_and_explains_every_flag(script):
   result = run_script(script, "--help")
   assert result.returncode == 0, result.stderr[-2000:]
-  source = open(os.path.join(REPO, "experiments", script), encoding="utf-8").read()
+  with open(os.path.join(REPO, "experiments", script), encoding="utf-8") as handle:
+    source = handle.read()
   examples = [line for line in ast.get_docstring(ast.parse(source), clean=False).splitlines()
               if line.lstrip().startswith(("python ", "--"))]
   assert examples and all(line in result.stdout.splitlines() for line in examples)
@@ -416,7 +417,8 @@ def test_predict_writes_masks_and_overlays(trained_run, tmp_path):
   assert finished.returncode == 0, finished.stderr[-2000:]
   mask = np.array(Image.open(tmp_path / "out" / "crop_mask.png"))
   assert mask.shape == (70, 90) and set(np.unique(mask)) <= {0, 255}
-  assert Image.open(tmp_path / "out" / "crop_overlay.png").size == (90, 70)
+  with Image.open(tmp_path / "out" / "crop_overlay.png") as overlay:
+    assert overlay.size == (90, 70)
   with pytest.raises(UserError, match="nope.png: no such image"):
     predict.main([f"--workdir={workdir}", str(tmp_path / "nope.png"), f"--out={tmp_path / 'x'}"])
 
