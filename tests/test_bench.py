@@ -82,6 +82,16 @@ def test_matmul_flops_count_products_and_convolutions_by_their_definition():
   assert flops(jax.grad(loss, argnums=(0, 1)), kernel, images) == 3 * forward
 
 
+def test_utilisation_times_the_step_beside_the_products_it_is_measured_against():
+  sys.path.insert(0, os.path.join(REPO, "experiments"))
+  from benchmarks import utilisation  # pylint: disable=import-outside-toplevel
+  (row,) = utilisation.bench_utilisation([2], ["bfloat16"], 0.0625, (64, 96), "tuned",
+                                         repeats=1)["rows"]
+  assert row["peak_product"] in utilisation.peak_runners("bfloat16")
+  assert row["step_s"] > 0 and row["peak_GFLOP_per_s"] > 0
+  assert row["share_of_peak"] == pytest.approx(row["step_GFLOP_per_s"] / row["peak_GFLOP_per_s"])
+
+
 def test_layer_benchmark_feeds_each_layer_the_shape_the_network_gives_it():
   sys.path.insert(0, os.path.join(REPO, "experiments"))
   from benchmarks import layers  # pylint: disable=import-outside-toplevel

@@ -38,39 +38,40 @@ def matmul_flops(jaxpr) -> int:
   return total
 
 
-def peak_flops_per_sec(dtype: str, repeats: int) -> tuple[float, str]:
-  """The fastest of :data:`PEAK_SHAPES` as plain ``dtype`` products (float32 results, as the
-  network's): ``(FLOP/s, shape)``."""
+def peak_runners(dtype: str) -> dict:
+  """:data:`PEAK_SHAPES` as plain ``dtype`` products (float32 results, as the network's):
+  ``{name: (no-argument runner, FLOPs)}``."""
   rng = np.random.default_rng(0)
   product = jax.jit(lambda a, b: jnp.dot(a, b, preferred_element_type=jnp.float32))
-  runners, flops = {}, {}
+  runners = {}
   for rows, inner, cols in PEAK_SHAPES:
     a = jnp.asarray(rng.standard_normal((rows, inner)), dtype)
     b = jnp.asarray(rng.standard_normal((inner, cols)), dtype)
-    name = f"{rows}x{inner} @ {inner}x{cols}"
-    runners[name] = lambda a=a, b=b: jax.block_until_ready(product(a, b))
-    flops[name] = 2 * rows * inner * cols
-  seconds = common.interleaved_medians(runners, repeats)
-  best = max(seconds, key=lambda name: flops[name] / seconds[name])
-  return flops[best] / seconds[best], best
+    runners[f"{rows}x{inner} @ {inner}x{cols}"] = (
+        lambda a=a, b=b: jax.block_until_ready(product(a, b)), 2 * rows * inner * cols)
+  return runners
 
 
 def bench_utilisation(batch_sizes, dtypes, width_mult, size, conv_forms, repeats):
   """Per batch size and dtype: the train step's matmul/conv GFLOP/s and its share of the
-  same dtype's matmul peak, measured in this one process."""
+  same dtype's matmul peak (the fastest of the plain products), the step and the products
+  timed interleaved in this one process, so that the machine's drifts reach both alike."""
   rows = []
   for dtype in dtypes:
-    peak, peak_shape = peak_flops_per_sec(dtype, repeats)
+    products = peak_runners(dtype)
     for batch_size in batch_sizes:
       step = step_runners.JaxStep(common.make_batch(batch_size, size), dtype, width_mult,
                                   conv_forms)
       flops = matmul_flops(jax.make_jaxpr(step.parallel.train)(step.state,
                                                                 step.device_batch).jaxpr)
-      seconds = common.interleaved_medians({"step": step}, repeats)["step"]
+      seconds = common.interleaved_medians(
+          {"step": step, **{name: run for name, (run, _) in products.items()}}, repeats)
+      peak_shape = max(products, key=lambda name: products[name][1] / seconds[name])
+      peak = products[peak_shape][1] / seconds[peak_shape]
       rows.append({"dtype": dtype, "batch_size": batch_size, "step_GFLOP": flops / 1e9,
-                   "step_s": seconds, "step_GFLOP_per_s": flops / seconds / 1e9,
+                   "step_s": seconds["step"], "step_GFLOP_per_s": flops / seconds["step"] / 1e9,
                    "peak_GFLOP_per_s": peak / 1e9, "peak_product": peak_shape,
-                   "share_of_peak": flops / seconds / peak})
+                   "share_of_peak": flops / seconds["step"] / peak})
   common.print_table(
       f"Train step's matmul/conv FLOPs against a plain matmul's peak, width {width_mult}, "
       f"{size[0]}x{size[1]} ({jax.devices()[0]})", list(rows[0]),
