@@ -280,12 +280,12 @@ def main(argv):
     else:
       todo.append((index, workdir, [*flags, *run_specific, "--log_every=50"]))
   progress = GridProgress(len(runs), len(todo), args.jobs)
-  if args.jobs == 1 and len(todo) > 1 and grid_jobs.could_share_cores():
-    print(f"note: --jobs=2 trains two runs at once, each on half of the "
-          f"{len(grid_jobs.usable_cores())} cores (on 2 cores the CamVid cpu grid takes 50 "
-          "min instead of 70; scores within the seed spread, not equal to the last bit)",
-          flush=True)
   if args.jobs == 1:
+    if len(todo) > 1 and grid_jobs.could_share_cores():
+      print(f"note: --jobs=2 trains two runs at once, each on half of the "
+            f"{len(grid_jobs.usable_cores())} cores (on 2 cores the CamVid cpu grid takes 50 "
+            "min instead of 70; scores within the seed spread, not equal to the last bit)",
+            flush=True)
     for index, workdir, flags_of_run in todo:
       progress.started(index, workdir)
       start = time.time()
