@@ -32,8 +32,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # pylint: disable=wrong-import-position  # after the OpenMP setting above
 import jax
 
-from benchmarks import (common, end_to_end, kernels, layers, probes, train_step,
-                        utilisation)
+from benchmarks import (common, end_to_end, kernels, layers, probes, step_runners,
+                        train_step, utilisation)
 from fcn_iou_jax import cli
 from fcn_iou_jax.kernels import convolution
 from fcn_iou_jax.errors import UserError
@@ -51,9 +51,10 @@ def main(argv):
                            "layers: the first of them (XLA:CPU's flags are set per process)")
   parser.add_argument("--torch_dtypes", default="float32",
                       help="train step: PyTorch's configurations: float32, bfloat16 "
-                           "(torch.autocast), either with +MODE for torch.compile (+default, "
-                           "+max-autotune); each JAX dtype is compared with PyTorch's fastest "
-                           "of the same dtype, then with its fastest of all")
+                           "(torch.autocast), either followed by +channels_last and/or by "
+                           "+MODE for torch.compile (+default, +max-autotune, ...); each JAX "
+                           "dtype is compared with PyTorch's fastest of the same dtype, then "
+                           "with its fastest of all")
   parser.add_argument("--conv_forms", default="tuned", choices=convolution.CONV_FORMS,
                       help="train step: how the JAX model computes convolutions "
                            "(kernels.convolution.conv2d)")
@@ -80,6 +81,12 @@ def main(argv):
   if args.huge_pages and not args.isolated:
     raise UserError("--huge_pages needs --isolated (glibc reads the setting when a process "
                     "starts; export GLIBC_TUNABLES=glibc.malloc.hugetlb=1 for this one)")
+  torch_configs = args.torch_dtypes.split(",")
+  for config in torch_configs:
+    try:
+      step_runners.parse_torch_config(config)
+    except ValueError as error:
+      raise UserError(f"--torch_dtypes: {error}") from None
   if args.step_probe:
     probes.step_probe(args.step_probe, batch_sizes[0], args.dtypes.split(",")[0],
                       args.width_mult, args.size, args.conv_forms, args.probe_steps)
@@ -94,7 +101,7 @@ def main(argv):
     cli.use_xla_cpu_flags(layer_dtype)
   if "train_step" in selected:
     results["train_step"] = train_step.bench_train_step(
-        batch_sizes, args.dtypes.split(","), args.torch_dtypes.split(","), args.repeats,
+        batch_sizes, args.dtypes.split(","), torch_configs, args.repeats,
         args.memory, args.width_mult, args.size, args.conv_forms, args.isolated,
         args.huge_pages)
   if "huge_pages" in selected:

@@ -121,3 +121,54 @@ def test_layer_benchmark_refuses_a_dtype_without_xla_flags_in_one_line(tmp_path)
   assert "--dtypes" in result.stderr and "float16" in result.stderr
   assert "Traceback" not in result.stderr
   assert not out.exists()
+
+
+def test_pytorch_configurations_parse_into_dtype_compile_mode_and_layout():
+  from benchmarks import step_runners
+  parse = step_runners.parse_torch_config
+  assert parse("float32") == ("float32", None, False)
+  assert parse("bfloat16+channels_last") == ("bfloat16", None, True)
+  assert parse("bfloat16+max-autotune+channels_last") == ("bfloat16", "max-autotune", True)
+  assert parse("float32+channels_last+default") == ("float32", "default", True)
+  for bad in ("float16", "float32+fast", "float32+default+max-autotune"):
+    with pytest.raises(ValueError, match=bad.replace("+", r"\+")):
+      parse(bad)
+
+
+def test_a_bad_pytorch_configuration_is_refused_in_one_line_before_anything_runs(tmp_path):
+  out = tmp_path / "bench.json"
+  result = subprocess.run(
+      [sys.executable, os.path.join(REPO, "experiments", "bench.py"), "--only=train_step",
+       "--torch_dtypes=float32,bfloat16+max_autotune", f"--out={out}"],
+      capture_output=True, text=True, timeout=120, cwd=REPO)
+  assert result.returncode == 2
+  assert result.stderr.strip().count("\n") == 0
+  assert "--torch_dtypes" in result.stderr and "bfloat16+max_autotune" in result.stderr
+  assert not out.exists()
+
+
+def test_a_pytorch_configuration_failing_in_one_process_is_named_and_the_rest_timed(
+    monkeypatch):
+  from benchmarks import step_runners, train_step
+  torch = pytest.importorskip("torch")
+  del torch
+  monkeypatch.setattr(train_step, "check_same_function", lambda *args, **kwargs: (0.0, 1.0))
+  calls = []
+
+  def make_step(framework, dtype, **kwargs):
+    if dtype == "bfloat16+default":
+      def compile_and_fail():
+        raise RuntimeError("backend compiler failed\nwith a long story")
+      return compile_and_fail
+    return lambda: calls.append((framework, dtype))
+
+  monkeypatch.setattr(step_runners, "make_step", make_step)
+  results = train_step.bench_train_step([2], ["bfloat16"], ["float32", "bfloat16+default"],
+                                        2, False, 0.0625, (64, 96), "tuned")
+  assert results["failed"] == {
+      "torch_bfloat16+default at batch 2": "RuntimeError: backend compiler failed"}
+  assert set(results["images_per_sec"][2]) == {"jax bfloat16", "torch float32"}
+  assert results["rows"][0]["torch_equal_precision"] == "failed"
+  assert results["rows"][0]["torch_fastest"] == "float32"
+  assert set(results["first_step_seconds"][2]) == {"jax_bfloat16", "torch_float32"}
+  assert calls.count(("jax", "bfloat16")) == 1 + 1 + 2  # first step, warm-up, two repeats

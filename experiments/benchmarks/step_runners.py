@@ -28,25 +28,47 @@ class JaxStep:
             + stats.temp_size_in_bytes - stats.alias_size_in_bytes) / 2**20
 
 
+# What may follow a PyTorch configuration's dtype after a "+": its memory layout, or the mode
+# of torch.compile (eager without one).
+CHANNELS_LAST = "channels_last"
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def parse_torch_config(config: str) -> tuple[str, str | None, bool]:
+  """``"bfloat16+max-autotune+channels_last"`` -> ``("bfloat16", "max-autotune", True)``:
+  the dtype (float32, or bfloat16 under ``torch.autocast``), the torch.compile mode or None,
+  and whether the network and images are channels-last. ValueError names a bad part."""
+  dtype, *options = config.split("+")
+  if dtype not in ("float32", "bfloat16"):
+    raise ValueError(f"{config}: the dtype is float32 or bfloat16, not {dtype!r}")
+  modes = [option for option in options if option != CHANNELS_LAST]
+  unknown = [mode for mode in modes if mode not in COMPILE_MODES]
+  if unknown or len(modes) > 1:
+    raise ValueError(f"{config}: after the dtype come {CHANNELS_LAST} and at most one "
+                     f"torch.compile mode of {', '.join(COMPILE_MODES)}")
+  return dtype, modes[0] if modes else None, CHANNELS_LAST in options
+
+
 class TorchStep:
   """PyTorch copy of the same network and loss (experiments/torch_reference.py), from the same
-  initial weights; a ``dtype`` other than float32 runs under ``torch.autocast``. ``dtype``
-  may name a ``torch.compile`` mode after a ``+``: ``float32+default``,
-  ``bfloat16+max-autotune`` (eager without one)."""
+  initial weights, in the configuration ``config`` (``parse_torch_config``)."""
 
-  def __init__(self, batch, dtype, width_mult):
+  def __init__(self, batch, config, width_mult):
     import torch
     import torch_reference
     torch.set_num_threads(os.cpu_count())
     self.torch = torch
     device = common.torch_device(torch)
-    dtype, _, compile_mode = dtype.partition("+")
-    net = torch_reference.TorchFCN32s(common.initial_params(width_mult)).to(device)
-    if compile_mode:
-      net = torch.compile(net, mode=compile_mode)
+    dtype, compile_mode, channels_last = parse_torch_config(config)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    net = torch_reference.TorchFCN32s(common.initial_params(width_mult)).to(
+        device, memory_format=layout)
+    if compile_mode:  # static shapes, as XLA's (one compilation per batch size)
+      net = torch.compile(net, mode=compile_mode, dynamic=False)
     self.step = torch_reference.make_train_step(
         net, autocast_dtype=None if dtype == "float32" else getattr(torch, dtype))
-    self.images, self.labels = common.torch_inputs(torch, batch, device)
+    images, self.labels = common.torch_inputs(torch, batch, device)
+    self.images = images.contiguous(memory_format=layout)
 
   def __call__(self):
     self.step(self.images, self.labels)
@@ -62,7 +84,8 @@ class TorchStep:
 
 def make_step(framework, batch_size, dtype, width_mult, size, conv_forms):
   """A no-argument callable running one train step of ``framework`` (``jax`` or ``torch``)
-  to completion on a fixed batch of ``batch_size`` images of ``size``."""
+  to completion on a fixed batch of ``batch_size`` images of ``size``; ``dtype`` is the JAX
+  model's dtype or PyTorch's configuration (``parse_torch_config``)."""
   batch = common.make_batch(batch_size, size)
   if framework == "jax":
     return JaxStep(batch, dtype, width_mult, conv_forms)

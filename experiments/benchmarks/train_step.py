@@ -1,5 +1,7 @@
 """The train-step table: the project's step against a PyTorch copy of the same network and loss."""
 
+import time
+
 import jax
 import numpy as np
 
@@ -78,9 +80,11 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
         seconds, errors = {**seconds, **more_seconds}, {**errors, **more_errors}
       failures.update({f"{name} at batch {batch_size}": cause for name, cause in errors.items()})
     else:
-      seconds = common.interleaved_medians(
-          {name: step_runners.make_step(**probe) for name, probe in step_probes.items()},
-          repeats)
+      runners, first_seconds, errors = _built_runners(step_probes)
+      seconds = common.interleaved_medians(runners, repeats)
+      seconds.update({name: float("nan") for name in errors})
+      results.setdefault("first_step_seconds", {})[batch_size] = first_seconds
+      failures.update({f"{name} at batch {batch_size}": cause for name, cause in errors.items()})
     working = {name: value for name, value in seconds.items()
                if name.startswith("torch_") and np.isfinite(value)}
     every_rate[batch_size] = {
@@ -128,6 +132,25 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
   for name, cause in failures.items():
     print(f"failed: {name}: {cause}")
   return results
+
+
+def _built_runners(step_probes: dict) -> tuple[dict, dict, dict]:
+  """``(runners, first_seconds, errors)``: each probe's step runner after its first step, the
+  seconds that step took (compilation included), and for a PyTorch configuration that failed
+  to build or run, its one-line cause instead (the project's own steps must run)."""
+  runners, first_seconds, errors = {}, {}, {}
+  for name, probe in step_probes.items():
+    start = time.perf_counter()
+    try:
+      run = step_runners.make_step(**probe)
+      run()
+    except Exception as error:  # pylint: disable=broad-except  # any of PyTorch's failures
+      if probe["framework"] != "torch":
+        raise
+      errors[name] = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200]}"
+      continue
+    runners[name], first_seconds[name] = run, time.perf_counter() - start
+  return runners, first_seconds, errors
 
 
 # PyTorch's oneDNN without its AMX kernels (AVX-512 bfloat16 instead).
