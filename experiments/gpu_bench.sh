@@ -3,11 +3,13 @@
 # first; a part starts only while BUDGET seconds are not spent and is cut at what is left:
 #   1. the train-step table at 360x480, batch 4 and 16: JAX float32 (TF32 convolutions, JAX's
 #      default on GPUs) and bfloat16 against PyTorch eager, float32 (cuDNN's TF32 default)
-#      and autocast bfloat16, each also channels-last;
-#   2. the same against torch.compile (default mode), batch 4, then max-autotune, batch 4;
-#   3. the fast-path tests on the GPU (every conv form against the plain reference, in full
-#      float32, and the bfloat16 forms);
-#   4. torch.compile default and max-autotune at batch 16;
+#      and autocast bfloat16, each also channels-last (about 40 s with JAX's compilation
+#      cache warm, over 2 minutes cold);
+#   2. the same against torch.compile's default mode (about 30-60 s to compile each);
+#   3. the fast-path tests on the GPU in one process (every conv form against the plain
+#      reference, in full float32, and the bfloat16 forms);
+#   4. torch.compile max-autotune at batch 4 (on an H200 with 16 cores its compilation ran
+#      past 3 minutes per configuration);
 #   5. the loss kernel and the train step's compile time.
 # Each torch.compile configuration is compiled in the timed process (its first step's seconds
 # are in the JSON). Needs only jax, flax, optax, torch, pytest (no TensorFlow). JSON under $OUT.
@@ -36,17 +38,13 @@ part() {  # part LIMIT_SECONDS COMMAND...: runs COMMAND for at most LIMIT or wha
 nvidia-smi -L
 "$PYTHON" -c "import jax, flax, optax, torch; print('jax', jax.__version__, 'flax', \
 flax.__version__, 'optax', optax.__version__, 'torch', torch.__version__, jax.devices())"
-part 120 "${TABLE[@]}" --batch_sizes=4,16 --torch_dtypes=$EAGER --out="$OUT/eager.json"
-part 150 "${TABLE[@]}" --batch_sizes=4 --torch_dtypes=float32+default,bfloat16+default \
-  --out="$OUT/compiled_batch4.json"
-part 180 "${TABLE[@]}" --batch_sizes=4 \
+part 240 "${TABLE[@]}" --batch_sizes=4,16 --torch_dtypes=$EAGER --out="$OUT/eager.json"
+part 240 "${TABLE[@]}" --batch_sizes=4,16 --torch_dtypes=float32+default,bfloat16+default \
+  --out="$OUT/compiled.json"
+JAX_DEFAULT_MATMUL_PRECISION=highest part 150 "$PYTHON" -m pytest -q -x -n 0 \
+  -p no:cacheprovider tests/test_fast_path.py tests/test_mixed_precision.py \
+  tests/test_convolution.py tests/test_pooling.py tests/test_response_norm.py tests/test_dropout.py
+part 400 "${TABLE[@]}" --batch_sizes=4 \
   --torch_dtypes=float32+max-autotune,bfloat16+max-autotune --out="$OUT/autotuned_batch4.json"
-JAX_DEFAULT_MATMUL_PRECISION=highest part 150 "$PYTHON" -m pytest -q -x -p no:cacheprovider \
-  tests/test_fast_path.py tests/test_mixed_precision.py tests/test_convolution.py \
-  tests/test_pooling.py tests/test_response_norm.py tests/test_dropout.py
-part 150 "${TABLE[@]}" --batch_sizes=16 --torch_dtypes=float32+default,bfloat16+default \
-  --out="$OUT/compiled_batch16.json"
-part 180 "${TABLE[@]}" --batch_sizes=16 \
-  --torch_dtypes=float32+max-autotune,bfloat16+max-autotune --out="$OUT/autotuned_batch16.json"
 part 60 "$PYTHON" experiments/bench.py --only=loss,compile --batch_sizes=4 --repeats=10 \
   --out="$OUT/loss_compile.json"
