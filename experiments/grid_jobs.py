@@ -41,8 +41,20 @@ def usable_cores() -> list[int]:
 
 
 def could_share_cores() -> bool:
-  """Whether ``--jobs=2`` can run here: JAX on the CPU, with two cores or more."""
+  """Whether two jobs can share the cores here: JAX on the CPU, with two cores or more."""
   return jax.default_backend() == "cpu" and len(usable_cores()) >= 2
+
+
+# The protocols whose grids --jobs=auto trains two runs at a time: on 2 cores the CamVid
+# grid of the cpu protocol took 50 min against 70 in one process (docs/performance.md).
+SHARED_CORE_PROTOCOLS = ("cpu",)
+
+
+def auto_jobs(protocol: str, runs_to_train: int) -> int:
+  """``--jobs=auto``: 2 for a grid of the ``cpu`` protocol with more than one run to train,
+  where JAX computes on a CPU of two cores or more; else 1 (this process trains them)."""
+  shared = protocol in SHARED_CORE_PROTOCOLS and runs_to_train > 1 and could_share_cores()
+  return 2 if shared else 1
 
 
 def core_groups(jobs: int) -> list[list[int]]:

@@ -3,8 +3,9 @@
   # CamVid, the paper's five categories, three losses, 3 seeds, CPU-sized (resumable; the
   # shared backbone is pre-trained first, once, into the grid's folder):
   python experiments/reproduce.py --grid=camvid --protocol=cpu --data_dir=/path/to/CamVid
-  # One-seed pilot; two runs at once, each on one core of a 2-core CPU:
-  python experiments/reproduce.py --grid=camvid --protocol=cpu --seeds=0 --jobs=2 --data_dir=...
+  # One-seed pilot, its runs one after another in this process (--jobs=auto, the default,
+  # trains a cpu grid's runs two at a time on a CPU of 2 or more cores):
+  python experiments/reproduce.py --grid=camvid --protocol=cpu --seeds=0 --jobs=1 --data_dir=...
   # One multi-class model of all 11 CamVid classes per loss (softmax, iou, lovasz,
   # softmax+iou), from the binary grid's shared backbone; and VOC's 21 classes, one seed:
   python experiments/reproduce.py --grid=camvid_all --protocol=cpu --data_dir=... \
@@ -20,7 +21,8 @@ Each run lives in OUT/<grid>-<protocol>/<dataset>-<category>-<loss>-s<seed>; a r
 results.json exists is skipped, so a grid can span several sittings. The runs are run.py's,
 one after another in this one process (libraries imported once, steps traced once), or with
 --jobs=N in N worker processes at once, each on its own share of the CPU cores (each run's
-output in its folder's console.log). Runs whose shapes and loss agree share their compiled
+output in its folder's console.log); --jobs=auto, the default, is 2 for the cpu protocol on
+a CPU of two cores or more. Runs whose shapes and loss agree share their compiled
 steps through the grid's XLA compilation cache (OUT/<grid>-<protocol>/xla_cache). The grid's
 settings are recorded in OUT/<grid>-<protocol>/grid.json on its first sitting, and a later
 sitting with other settings is refused (its runs would not be comparable). The report is written by
@@ -163,6 +165,15 @@ def planned_runs(grid: str, seeds, out_dir: str, categories=None, losses=None):
                                              f"--loss={loss}", f"--seed={seed}", *extra]
 
 
+def parse_jobs(text: str):
+  """``--jobs``: ``auto`` or a positive number of worker processes."""
+  if text == "auto":
+    return text
+  if not text.isdigit() or int(text) < 1:
+    raise UserError(f"--jobs={text!r}: auto or a positive whole number")
+  return int(text)
+
+
 class GridProgress:
   """The grid's lines about its runs: each run's start and end, with the time left."""
 
@@ -226,11 +237,12 @@ def main(argv):
                       choices=config.Config.__dataclass_fields__["dtype"].metadata["choices"],
                       help="override the protocol's operand dtype of the convolutions (the "
                            "backbone's too, when the grid pre-trains it)")
-  parser.add_argument("--jobs", type=cli.positive(int, "jobs"), default=1,
+  parser.add_argument("--jobs", type=parse_jobs, default="auto",
                       help="runs trained at once, each in a worker process of its own on an "
-                           "equal share of the CPU cores (CPU only; on 2 cores --jobs=2 "
-                           "trains the CamVid cpu grid in 50 min instead of 70; scores agree "
-                           "within the seed spread, not to the last bit)")
+                           "equal share of the CPU cores (CPU only; on 2 cores 2 jobs train "
+                           "the CamVid cpu grid in 50 min instead of 70, scores within the "
+                           "seed spread, not equal to the last bit); auto: 2 for the cpu "
+                           "protocol's grids on a CPU of 2 or more cores, else 1 (this process)")
   parser.add_argument("--out", default="runs/reproduce",
                       help="runs go to OUT/<grid>-<protocol>/")
   parser.add_argument("--report", default=None,
@@ -258,7 +270,8 @@ def main(argv):
   # auto as the dtype this machine runs, so that the grid's record says what its runs used.
   cli.use_xla_cpu_flags(precision.cpu_dtype(settings["dtype"]))
   settings["dtype"] = cli.chosen_dtype(settings["dtype"])
-  grid_jobs.core_groups(args.jobs)  # refuses more jobs than cores here, before any run
+  if args.jobs != "auto":
+    grid_jobs.core_groups(args.jobs)  # refuses more jobs than cores here, before any run
   # JSON's own round trip, so that the record compares equal to the one read back later.
   settings = json.loads(json.dumps(settings))
   report_dir = args.report or os.path.join(out_dir, "report")
@@ -279,20 +292,22 @@ def main(argv):
       print(f"[{index}/{len(runs)}] {workdir}: done before, skipped", flush=True)
     else:
       todo.append((index, workdir, [*flags, *run_specific, "--log_every=50"]))
-  progress = GridProgress(len(runs), len(todo), args.jobs)
-  if args.jobs == 1:
-    if len(todo) > 1 and grid_jobs.could_share_cores():
-      print(f"note: --jobs=2 trains two runs at once, each on half of the "
-            f"{len(grid_jobs.usable_cores())} cores (on 2 cores the CamVid cpu grid takes 50 "
-            "min instead of 70; scores within the seed spread, not equal to the last bit)",
-            flush=True)
+  jobs = args.jobs
+  if jobs == "auto":
+    jobs = grid_jobs.auto_jobs(protocol, len(todo))
+    if jobs > 1:
+      print(f"jobs: {jobs} (--jobs=auto: {jobs} runs at once, each on its share of the "
+            f"{len(grid_jobs.usable_cores())} cores; --jobs=1 trains them one after another "
+            "in this process)", flush=True)
+  progress = GridProgress(len(runs), len(todo), jobs)
+  if jobs == 1:
     for index, workdir, flags_of_run in todo:
       progress.started(index, workdir)
       start = time.time()
       train_run(flags_of_run, workdir, out_dir)
       progress.finished(index, workdir, time.time() - start)
   else:
-    grid_jobs.train_in_workers(todo, jobs=args.jobs, out_dir=out_dir,
+    grid_jobs.train_in_workers(todo, jobs=jobs, out_dir=out_dir,
                                started=progress.started, finished=progress.finished)
   # imports TensorFlow: only now
   import report

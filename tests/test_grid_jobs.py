@@ -28,10 +28,41 @@ def test_jobs_split_the_usable_cores_and_never_outnumber_them(monkeypatch):
     grid_jobs.core_groups(4)
   assert grid_jobs.could_share_cores()
   monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {5})
-  assert not grid_jobs.could_share_cores()  # a grid on one core is not told to pass --jobs=2
+  assert not grid_jobs.could_share_cores()
   monkeypatch.delattr(os, "sched_getaffinity")  # macOS: the cores counted, not pinned
   monkeypatch.setattr(os, "cpu_count", lambda: 3)
   assert grid_jobs.core_groups(2) == [[0], [1, 2]]
+
+
+def test_auto_jobs_train_a_cpu_grid_two_runs_at_a_time_where_two_cores_are_free(
+    monkeypatch, tmp_path, capsys):
+  import report
+  import reproduce
+  monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+  assert grid_jobs.auto_jobs("cpu", 2) == 2
+  assert grid_jobs.auto_jobs("cpu", 1) == 1  # one run: this process, on both cores
+  assert grid_jobs.auto_jobs("sweep", 5) == 1 and grid_jobs.auto_jobs("paper", 30) == 1
+  monkeypatch.setattr(grid_jobs.jax, "default_backend", lambda: "gpu")
+  assert grid_jobs.auto_jobs("cpu", 30) == 1  # one process keeps an accelerator busy
+  monkeypatch.undo()
+  monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})
+  assert grid_jobs.auto_jobs("cpu", 30) == 1
+  # In reproduce.py: the default sends a cpu grid's two runs to two workers, and says so.
+  monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+  sent = []
+  monkeypatch.setattr(grid_jobs, "train_in_workers",
+                      lambda todo, jobs, **kwargs: sent.append((len(todo), jobs)))
+  monkeypatch.setattr(reproduce, "train_run", lambda *args: pytest.fail("trained in-process"))
+  monkeypatch.setattr(report, "write_report", lambda *args, **kwargs: None)
+  reproduce.main(["--grid=camvid", "--protocol=cpu", "--categories=pole",
+                  "--losses=softmax,iou", "--seeds=0", f"--init={tmp_path}/backbone.npz",
+                  f"--out={tmp_path}"])
+  assert sent == [(2, 2)]
+  assert "jobs: 2 (--jobs=auto: 2 runs at once, each on its share of the 2 cores" in (
+      capsys.readouterr().out)
+  for bad in ("two", "0"):
+    with pytest.raises(UserError, match=f"^--jobs='{bad}': auto or a positive whole number$"):
+      reproduce.main(["--grid=sweep", f"--jobs={bad}", f"--out={tmp_path}"])
 
 
 @pytest.mark.slow
