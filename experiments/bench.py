@@ -95,9 +95,9 @@ def main(argv):
   selected = args.only.split(",")
   layer_dtype = args.dtypes.split(",")[0]
   if "layers" in selected:  # run.py's XLA:CPU flags for that dtype, for this process
-    if layer_dtype not in cli.XLA_CPU_FLAGS:
+    if layer_dtype not in cli.XLA_CPU_DTYPES:
       raise UserError(f"--dtypes: the layers benchmark takes one of "
-                      f"{sorted(cli.XLA_CPU_FLAGS)} first, not {layer_dtype!r}")
+                      f"{sorted(cli.XLA_CPU_DTYPES)} first, not {layer_dtype!r}")
     cli.use_xla_cpu_flags(layer_dtype)
   if "train_step" in selected:
     results["train_step"] = train_step.bench_train_step(

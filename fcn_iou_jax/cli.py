@@ -149,20 +149,32 @@ def set_up_process(*, huge_pages: bool = False):
     restart_with_huge_pages()
 
 
-# XLA:CPU flags measured fastest for the train step, per operand dtype (docs/performance.md):
-# YNNPACK's dots for float32 (batch 4, 360x480: 2.73 -> 2.26 s per step), and its
-# reductions, without which XLA's own reductions run 10-16x slower beside YNNPACK's dots (the
-# fc layers' bias gradients: 190 ms of a 3 s step). For bfloat16 its dots one by one and its
-# reductions, but not its convolutions (in XLA's defaults), which run the narrow layers'
-# float32 convolutions 2x slower than XLA's own (the CPU protocol's step 0.40 -> 0.19 s);
-# its fused dots (``dot``) are slower in bfloat16 (1.46 -> 3.28 s per batch-4 step).
-XLA_CPU_FLAGS = {"float32": ("--xla_cpu_experimental_ynn_fusion_type=dot,reduce",),
-                 "bfloat16": ("--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce",)}
+# XLA:CPU flags measured fastest for the train step (docs/performance.md): YNNPACK's dots and
+# its reductions, without which XLA's own reductions run 10-16x slower beside YNNPACK's dots
+# (the fc layers' bias gradients: 190 ms of a 3 s step); never its convolutions, which run
+# the narrow layers' float32 convolutions 2x slower than XLA's own (the CPU protocol's
+# bfloat16 step 0.40 -> 0.19 s). Its dots one by one (``individual_dot``): fused with their
+# elementwise neighbours (``dot``) they run those slowly (a 768x4096x4096 weight gradient
+# with its SGD update 397 against 226 ms, times 2: 358 against 191 ms; the bfloat16 step
+# 3.28 against 1.46 s at batch 4, the float32 one on Zen 3 3.68 against 3.39 s), except in
+# float32 on a CPU with AMX, where the fused dots are what was measured (batch 4, 360x480:
+# 2.73 -> 2.26 s per step against XLA's defaults).
+YNN_DOTS_ONE_BY_ONE = ("--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce",)
+YNN_DOTS_FUSED = ("--xla_cpu_experimental_ynn_fusion_type=dot,reduce",)
+XLA_CPU_DTYPES = ("float32", "bfloat16")
+
+
+def xla_cpu_flags(dtype: str, cpuinfo: str = "/proc/cpuinfo") -> tuple[str, ...]:
+  """The XLA:CPU flags of a run whose operands are ``dtype`` (one of
+  :data:`XLA_CPU_DTYPES`) on this CPU."""
+  if dtype == "float32" and precision.cpu_has("amx_bf16", cpuinfo):
+    return YNN_DOTS_FUSED
+  return YNN_DOTS_ONE_BY_ONE
 
 
 def use_xla_cpu_flags(dtype: str):
-  """Adds :data:`XLA_CPU_FLAGS` of ``dtype`` to ``XLA_FLAGS`` (:func:`add_xla_flags`)."""
-  add_xla_flags(XLA_CPU_FLAGS[dtype])
+  """Adds :func:`xla_cpu_flags` of ``dtype`` to ``XLA_FLAGS`` (:func:`add_xla_flags`)."""
+  add_xla_flags(xla_cpu_flags(dtype))
 
 
 def chosen_dtype(dtype: str) -> str:

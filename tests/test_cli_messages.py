@@ -113,13 +113,20 @@ def test_a_setting_out_of_its_range_is_one_line_naming_its_flag(tmp_path, capsys
   assert not (tmp_path / "w").exists()
 
 
-def test_xla_cpu_flags_are_added_per_dtype_and_a_user_s_own_kept(monkeypatch):
+def test_xla_cpu_flags_are_chosen_per_dtype_and_cpu_and_a_user_s_own_kept(
+    monkeypatch, tmp_path):
+  amx, avx2 = tmp_path / "amx", tmp_path / "avx2"
+  amx.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f amx_bf16 amx_tile\n")
+  avx2.write_text("processor\t: 0\nflags\t\t: fpu avx2 fma\n")
+  one_by_one = ("--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce",)
+  assert cli.xla_cpu_flags("float32", str(amx)) == (
+      "--xla_cpu_experimental_ynn_fusion_type=dot,reduce",)
+  assert cli.xla_cpu_flags("float32", str(avx2)) == one_by_one
+  assert cli.xla_cpu_flags("bfloat16", str(amx)) == one_by_one
+  assert cli.xla_cpu_flags("bfloat16", str(avx2)) == one_by_one
   monkeypatch.delenv("XLA_FLAGS", raising=False)
-  cli.use_xla_cpu_flags("bfloat16")
-  assert os.environ["XLA_FLAGS"] == "--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce"
-  monkeypatch.delenv("XLA_FLAGS")
   cli.use_xla_cpu_flags("float32")
-  assert os.environ["XLA_FLAGS"] == "--xla_cpu_experimental_ynn_fusion_type=dot,reduce"
+  assert os.environ["XLA_FLAGS"] == " ".join(cli.xla_cpu_flags("float32"))
   monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_experimental_ynn_fusion_type= --xla_dump_to=/x")
   cli.use_xla_cpu_flags("float32")
   assert os.environ["XLA_FLAGS"] == "--xla_cpu_experimental_ynn_fusion_type= --xla_dump_to=/x"

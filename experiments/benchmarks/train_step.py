@@ -147,7 +147,8 @@ def _built_runners(step_probes: dict) -> tuple[dict, dict, dict]:
     except Exception as error:  # pylint: disable=broad-except  # any of PyTorch's failures
       if probe["framework"] != "torch":
         raise
-      errors[name] = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200]}"
+      lines = str(error).strip().splitlines()
+      errors[name] = type(error).__name__ + (f": {lines[0][:200]}" if lines else "")
       continue
     runners[name], first_seconds[name] = run, time.perf_counter() - start
   return runners, first_seconds, errors
