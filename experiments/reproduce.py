@@ -218,7 +218,8 @@ def main(argv):
                       help="comma-separated losses of the grid's own to run (default: all of "
                            "them); the report covers every finished run")
   parser.add_argument("--train_steps", type=cli.positive(int, "train_steps"), default=None,
-                      help="override the protocol's")
+                      help="override the protocol's steps per run (not the shared backbone's, "
+                           "printed when it is pre-trained)")
   parser.add_argument("--width_mult", type=cli.positive(float, "width_mult"), default=None,
                       help="override the protocol's network width (backbone included)")
   parser.add_argument("--fc6_kernel", type=int, default=None, choices=config.FC6_KERNELS,
