@@ -16,9 +16,9 @@
 
 Each sub-benchmark prints a Markdown table; all results go to --out as JSON. Speeds are
 medians of interleaved repeats in one process (with --isolated: of fresh processes per
-framework, alternating), reported as ratios to a reference measured alongside (PyTorch eager
-for the train step, a plain copy of the same bytes for the loss), because these machines
-are noisy. PyTorch is optional (`pip install torch`, CPU build).
+framework, alternating), reported as ratios to a reference measured alongside (the PyTorch
+configurations of --torch_dtypes for the train step, a plain copy of the same bytes for the
+loss), because these machines are noisy. PyTorch is optional (`pip install torch`, CPU build).
 """
 
 import json

@@ -123,8 +123,8 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
             else "interleaved in one process")
   common.print_table(
       f"Train step, FCN-32s/AlexNet caffe layout at width {width_mult}, {size[0]}x{size[1]}, "
-      f"soft-IoU + SGD, conv forms {conv_forms}, {timing} ({results['device']}; PyTorch eager "
-      f"on {results.get('torch_device', '-')})", header,
+      f"soft-IoU + SGD, conv forms {conv_forms}, {timing} ({results['device']}; PyTorch on "
+      f"{results.get('torch_device', '-')})", header,
       [[f"{r[k]:.3g}" if isinstance(r[k], float) else r[k] for k in header] for r in rows])
   for batch_size, rates in every_rate.items():
     print(f"batch {batch_size}, images/s: "
