@@ -2,6 +2,7 @@
 
 import os
 
+import conftest
 import pytest
 
 import run
@@ -130,3 +131,9 @@ def test_xla_cpu_flags_are_chosen_per_dtype_and_cpu_and_a_user_s_own_kept(
   monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_experimental_ynn_fusion_type= --xla_dump_to=/x")
   cli.use_xla_cpu_flags("float32")
   assert os.environ["XLA_FLAGS"] == "--xla_cpu_experimental_ynn_fusion_type= --xla_dump_to=/x"
+
+
+def test_the_tests_leave_out_an_xla_flag_this_xla_does_not_know():
+  known = "--xla_backend_optimization_level=0"
+  assert conftest.known_xla_flags([known]) == [known]
+  assert conftest.known_xla_flags([known, "--xla_no_such_flag=1"]) == [known]
