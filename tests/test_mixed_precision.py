@@ -30,9 +30,10 @@ def test_product_and_gradients_are_float64_math_on_rounded_operands():
   assert np.abs(np.asarray(y) - exact).max() > 1e-3  # the operands really were rounded
 
 
-@pytest.mark.parametrize("width", [3, mixed_precision.WIDE_OUTPUT])  # both weight-gradient forms
+@pytest.mark.parametrize("width", [3, mixed_precision.WIDE_OUTPUT])  # both gradient forms
 def test_float32_operands_give_the_exact_product_and_gradients(width, monkeypatch):
   monkeypatch.setattr(mixed_precision, "transposed_copy_pays", lambda: True)  # on any CPU
+  monkeypatch.setattr(mixed_precision, "SERIAL_MIN_ROWS", 6)  # the 6 rows below
   rng = np.random.default_rng(1)
   x = rng.standard_normal((2, 3, 32)).astype(np.float32)
   w = rng.standard_normal((32, width)).astype(np.float32)
@@ -52,6 +53,24 @@ def test_float32_operands_give_the_exact_product_and_gradients(width, monkeypatc
   assert_float32_sum(y, x64, w64)
   assert_float32_sum(dx, g64, w64.T)
   assert_float32_sum(dw, x_rows.T, g_rows)
+
+
+@pytest.mark.parametrize("serial_min_rows", [6, 7])
+def test_the_input_gradient_waits_for_the_weight_gradient_from_serial_min_rows(
+    serial_min_rows, monkeypatch):
+  """From SERIAL_MIN_ROWS rows dx is computed from dw (its documented trace: an infinite
+  dw[0, 0] makes dx NaN); below, dx does not depend on x at all."""
+  monkeypatch.setattr(mixed_precision, "transposed_copy_pays", lambda: True)
+  monkeypatch.setattr(mixed_precision, "SERIAL_MIN_ROWS", serial_min_rows)
+  width = mixed_precision.WIDE_OUTPUT
+  x = np.ones((2, 3, 8), np.float32)
+  x[0, 0, 0] = np.inf  # dw[0, 0] = sum_m x[m, 0] g[m, 0] is infinite, dx = g w^T is not
+  _, pullback = jax.vjp(lambda a, b: mixed_precision.matmul(a, b, jnp.float32),
+                        x, np.ones((8, width), np.float32))
+  dx, dw = pullback(jnp.ones((2, 3, width), jnp.float32))
+  assert np.isinf(dw[0, 0])
+  assert np.all(np.isnan(dx)) == (serial_min_rows <= 6)
+  assert np.all(np.isfinite(dx)) == (serial_min_rows > 6)
 
 
 def test_rearranged_product_and_gradients_are_float64_math_on_rounded_operands():
