@@ -10,6 +10,7 @@ import tempfile
 
 from fcn_iou_jax import cli
 
+
 def known_xla_flags(flags: list[str]) -> list[str]:
   """The ``flags`` this jaxlib's XLA knows, each tried in a fresh process. XLA ends a process
   whose XLA_FLAGS name a flag it does not know (exit 1, its one line lost under pytest's output
