@@ -72,14 +72,19 @@ def _matmul_backward(operand_dtype, residuals, g):
 
 def _after_weight_gradient(g_low, dw):
   """``g_low`` for the input gradient, made to wait for the weight gradient ``dw`` where one
-  after the other is faster (:data:`SERIAL_MIN_ROWS`, float32 products of
-  :data:`WIDE_OUTPUT` outputs where :func:`transposed_copy_pays`): ``g + 0 * dw[0, 0]``, the
-  same values (a non-finite ``dw[0, 0]`` makes them NaN: the step has diverged then anyway)."""
-  rows = g_low.size // g_low.shape[-1]
-  if (g_low.dtype != jnp.float32 or g_low.shape[-1] < WIDE_OUTPUT or rows < SERIAL_MIN_ROWS
-      or not transposed_copy_pays()):
+  after the other is faster (:func:`_wide_float32` products of :data:`SERIAL_MIN_ROWS` rows or
+  more): ``g + 0 * dw[0, 0]``, the same values (a non-finite ``dw[0, 0]`` makes them NaN: the
+  step has diverged then anyway)."""
+  if not _wide_float32(g_low) or g_low.size // g_low.shape[-1] < SERIAL_MIN_ROWS:
     return g_low
   return g_low + 0 * dw[0, 0]
+
+
+def _wide_float32(g_low) -> bool:
+  """Whether a product with cotangent ``g_low`` is float32 with :data:`WIDE_OUTPUT` outputs or
+  more on a CPU where :func:`transposed_copy_pays`: fc6 and fc7 at width 1 on AVX2 CPUs."""
+  return (g_low.dtype == jnp.float32 and g_low.shape[-1] >= WIDE_OUTPUT
+          and transposed_copy_pays())
 
 
 def _input_gradient(g_low, w_low):
@@ -106,7 +111,7 @@ def _weight_gradient(x_low, g_low):
   if x_low.dtype != jnp.float32:
     return jnp.einsum("bmk,bmo->ko", x_rows[None], g_rows[None],
                       preferred_element_type=jnp.float32)
-  if g_rows.shape[-1] >= WIDE_OUTPUT and transposed_copy_pays():
+  if _wide_float32(g_rows):
     return jnp.einsum("km,mo->ko", jax.lax.optimization_barrier(x_rows.T), g_rows)
   return jnp.einsum("mk,mo->ko", x_rows, g_rows)
 
