@@ -12,12 +12,14 @@ from fcn_iou_jax import cli
 
 
 def known_xla_flags(flags: list[str]) -> list[str]:
-  """The ``flags`` this jaxlib's XLA knows, each tried in a fresh process. XLA ends a process
-  whose XLA_FLAGS name a flag it does not know (exit 1, its one line lost under pytest's output
-  capture), and flags come and go between XLA releases."""
+  """The ``flags`` this jaxlib's XLA knows, each tried in a fresh process on the CPU alone (no
+  accelerator started). XLA ends a process whose XLA_FLAGS name a flag it does not know (exit
+  1, its one line lost under pytest's output capture), and flags come and go between XLA
+  releases."""
   def accepted(candidate):
-    probe = subprocess.run([sys.executable, "-c", "import jax; jax.devices('cpu')"],
-                           env={**os.environ, "XLA_FLAGS": " ".join(candidate)},
+    probe = subprocess.run([sys.executable, "-c", "import jax; jax.devices()"],
+                           env={**os.environ, "XLA_FLAGS": " ".join(candidate),
+                                "JAX_PLATFORMS": "cpu"},
                            capture_output=True, check=False)
     return probe.returncode == 0
   return flags if accepted(flags) else [flag for flag in flags if accepted([flag])]
