@@ -12,9 +12,10 @@ from fcn_iou_jax import losses, models, steps
 HEIGHT, WIDTH = 360, 480
 
 
-def interleaved_medians(runners: dict, repeats: int) -> dict:
-  """Median seconds per call of each runner, timed round-robin so that machine noise hits
-  all of them alike. Each runner is called once first (compile, warm-up), untimed."""
+def interleaved_samples(runners: dict, repeats: int) -> dict:
+  """Seconds of each call of each runner, ``repeats`` per runner, timed round-robin so that
+  machine noise hits all of them alike. Each runner is called once first (compile, warm-up),
+  untimed."""
   for run in runners.values():
     run()
   samples = {name: [] for name in runners}
@@ -23,7 +24,13 @@ def interleaved_medians(runners: dict, repeats: int) -> dict:
       start = time.perf_counter()
       run()
       samples[name].append(time.perf_counter() - start)
-  return {name: float(np.median(values)) for name, values in samples.items()}
+  return samples
+
+
+def interleaved_medians(runners: dict, repeats: int) -> dict:
+  """Median seconds per call of each runner (:func:`interleaved_samples`)."""
+  return {name: float(np.median(values))
+          for name, values in interleaved_samples(runners, repeats).items()}
 
 
 def print_table(title, header, rows):

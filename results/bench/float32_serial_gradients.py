@@ -1,7 +1,7 @@
 """The float32 train step at 360x480, width 1, with fc6's and fc7's two backward products
 one after the other (``kernels.mixed_precision.SERIAL_MIN_ROWS`` as it is) against side by
 side (the threshold out of reach), both built in one process and timed step by step
-alternately, two untimed steps each first.
+alternately (``benchmarks.common.interleaved_samples``), two untimed steps each first.
 
     GLIBC_TUNABLES=glibc.malloc.hugetlb=1 python results/bench/float32_serial_gradients.py \
         BATCH ROUNDS
@@ -12,7 +12,6 @@ form was faster.
 
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -24,23 +23,18 @@ from fcn_iou_jax import cli
 
 cli.use_xla_cpu_flags("float32")
 
-from benchmarks import step_runners
+from benchmarks import common, step_runners
 from fcn_iou_jax.kernels import mixed_precision
 
 
 def main(batch, rounds):
+  """Each form's seconds per step, timed round-robin, and the rounds the serial form won."""
   steps = {}
   for name, rows in (("side_by_side", 10**9), ("serial", mixed_precision.SERIAL_MIN_ROWS)):
-    mixed_precision.SERIAL_MIN_ROWS = rows  # read when the step is traced, on its first call
+    mixed_precision.SERIAL_MIN_ROWS = rows  # read when the step is traced, below
     steps[name] = step_runners.make_step("jax", batch, "float32", 1.0, (360, 480), "tuned")
-    steps[name]()
-    steps[name]()
-  seconds = {name: [] for name in steps}
-  for round_index in range(rounds):
-    for name in (list(steps) if round_index % 2 == 0 else list(steps)[::-1]):
-      start = time.perf_counter()
-      steps[name]()
-      seconds[name].append(time.perf_counter() - start)
+    steps[name]()  # traced and compiled with this form
+  seconds = common.interleaved_samples(steps, rounds)
   for name, values in seconds.items():
     print(f"{name}: median {np.median(values):.3f} s;", " ".join(f"{v:.2f}" for v in values))
   wins = sum(s < b for s, b in zip(seconds["serial"], seconds["side_by_side"]))
