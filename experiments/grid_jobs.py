@@ -51,8 +51,9 @@ SHARED_CORE_PROTOCOLS = ("cpu",)
 
 
 def auto_jobs(protocol: str, runs_to_train: int) -> int:
-  """``--jobs=auto``: 2 for a grid of the ``cpu`` protocol with more than one run to train,
-  where JAX computes on a CPU of two cores or more; else 1 (this process trains them)."""
+  """``--jobs=auto``: 2 for a grid of a :data:`SHARED_CORE_PROTOCOLS` protocol with more than
+  one run to train, where JAX computes on a CPU of two cores or more; else 1 (this process
+  trains them)."""
   shared = protocol in SHARED_CORE_PROTOCOLS and runs_to_train > 1 and could_share_cores()
   return 2 if shared else 1
 
