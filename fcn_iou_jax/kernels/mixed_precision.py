@@ -29,11 +29,11 @@ WIDE_OUTPUT = 4096
 # Rows (images x output positions) from which such a float32 product (fc6, fc7) computes its
 # weight gradient first and its input gradient after it, not both at once: XLA:CPU runs two
 # independent ops side by side, each YNNPACK dot then on its share of the cores, slower than
-# one after the other. Batch 4 at 360x480 (768 rows), AMD Zen 3, 16 steps each alternating in
-# one process (results/bench/float32_serial_gradients.py): up to 11% faster (median 2.81
-# against 3.18 s), even in the runs with the machine slower, batch 8 even; batch 1 (192 rows)
-# 12% slower with it.
-SERIAL_MIN_ROWS = 768
+# one after the other. AMD Zen 3 at 360x480, both forms alternating step by step in one
+# process (results/bench/float32_serial_gradients.py): batch 4 (768 rows) up to 11% faster
+# (median 2.81 against 3.18 s) or even, batch 3 (576 rows) 3-4% faster in two runs, batch 8
+# even; batch 2 even, batch 1 (192 rows) 2-12% slower.
+SERIAL_MIN_ROWS = 576
 
 
 def transposed_copy_pays() -> bool:
