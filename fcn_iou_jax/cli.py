@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import importlib.util
 import os
+import pkgutil
 import re
 import sys
 
@@ -173,8 +176,25 @@ def xla_cpu_flags(dtype: str, cpuinfo: str = "/proc/cpuinfo") -> tuple[str, ...]
 
 
 def use_xla_cpu_flags(dtype: str):
-  """Adds :func:`xla_cpu_flags` of ``dtype`` to ``XLA_FLAGS`` (:func:`add_xla_flags`)."""
-  add_xla_flags(xla_cpu_flags(dtype))
+  """Adds :func:`xla_cpu_flags` of ``dtype`` to ``XLA_FLAGS`` (:func:`add_xla_flags`) where JAX
+  will compute on the CPU (:func:`accelerator_expected` false): on a GPU or TPU they would
+  tune nothing, and an XLA release that does not know one ends the process at start."""
+  if not accelerator_expected():
+    add_xla_flags(xla_cpu_flags(dtype))
+
+
+def accelerator_expected() -> bool:
+  """Whether JAX will compute on a GPU or TPU, told before it starts: ``JAX_PLATFORMS``
+  naming another platform first, or without it a GPU/TPU plugin installed (a module of
+  the ``jax_plugins`` namespace, an entry point of that group, or ``libtpu``). A plugin
+  without its device counts too (JAX then computes on the CPU, without these flags)."""
+  platforms = os.environ.get("JAX_PLATFORMS", "").strip()
+  if platforms:
+    return platforms.split(",")[0].strip() != "cpu"
+  if importlib.util.find_spec("libtpu") or importlib.metadata.entry_points(group="jax_plugins"):
+    return True
+  namespace = importlib.util.find_spec("jax_plugins")
+  return bool(namespace and any(pkgutil.iter_modules(namespace.submodule_search_locations)))
 
 
 def chosen_dtype(dtype: str) -> str:

@@ -126,11 +126,30 @@ def test_xla_cpu_flags_are_chosen_per_dtype_and_cpu_and_a_user_s_own_kept(
   assert cli.xla_cpu_flags("bfloat16", str(amx)) == one_by_one
   assert cli.xla_cpu_flags("bfloat16", str(avx2)) == one_by_one
   monkeypatch.delenv("XLA_FLAGS", raising=False)
+  monkeypatch.setenv("JAX_PLATFORMS", "cpu")
   cli.use_xla_cpu_flags("float32")
   assert os.environ["XLA_FLAGS"] == " ".join(cli.xla_cpu_flags("float32"))
   monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_experimental_ynn_fusion_type= --xla_dump_to=/x")
   cli.use_xla_cpu_flags("float32")
   assert os.environ["XLA_FLAGS"] == "--xla_cpu_experimental_ynn_fusion_type= --xla_dump_to=/x"
+
+
+def test_xla_cpu_flags_are_left_out_where_jax_will_compute_on_an_accelerator(
+    monkeypatch, tmp_path):
+  monkeypatch.delenv("XLA_FLAGS", raising=False)
+  for platforms, expected in (("cuda", True), ("tpu,cpu", True), ("cpu", False),
+                              (" cpu,cuda", False)):
+    monkeypatch.setenv("JAX_PLATFORMS", platforms)
+    assert cli.accelerator_expected() == expected, platforms
+  monkeypatch.setenv("JAX_PLATFORMS", "cuda")
+  cli.use_xla_cpu_flags("float32")
+  assert "XLA_FLAGS" not in os.environ
+  monkeypatch.delenv("JAX_PLATFORMS")  # then an installed GPU/TPU plugin tells
+  plugin = tmp_path / "jax_plugins" / "xla_some_gpu"
+  plugin.mkdir(parents=True)
+  (plugin / "__init__.py").write_text("raise ImportError('a plugin is found, never imported')\n")
+  monkeypatch.syspath_prepend(str(tmp_path))
+  assert cli.accelerator_expected()
 
 
 def test_the_tests_leave_out_an_xla_flag_this_xla_does_not_know():
