@@ -35,7 +35,7 @@ def _reference(x, kernel, g, stride, pad):
   return y, dxp[:, pad:pad + x.shape[1], pad:pad + x.shape[2], :], dw
 
 
-FORMS = [(3, 1, 1), (5, 1, 2), (11, 4, 0), (6, 1, 0)]  # (size, stride, pad)
+FORMS = [(3, 1, 1), (5, 1, 2), (11, 4, 0), (11, 4, 3), (3, 2, 1), (6, 1, 0)]  # (size, stride, pad)
 # Narrow kernels run as XLA convolutions (bfloat16: on rounded operands), wide ones as patches
 # times a matmul (float32: the large kernels only).
 OUTPUTS = [6, convolution.PATCH_MATMUL_MIN_OUTPUTS]

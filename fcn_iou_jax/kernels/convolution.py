@@ -32,14 +32,15 @@ def _patches(x, kernel: int, stride: int):
 CONV_FORMS = ("tuned", "native")
 
 # Outputs (per group) from which a convolution runs as patches times a matmul: in float32 the
-# large kernels (conv1's 11x11, fc6's 6x6), in bfloat16 every kernel. With fewer outputs (the
+# large stride-1 kernels (fc6's 6x6), in bfloat16 every kernel. With fewer outputs (the
 # CPU protocol's width 0.25: conv1 24, conv2 and conv5 32, conv4 48 per group) XLA's own
 # float32 convolution is faster: the float32 train step 9% faster, the bfloat16 one (on
 # rounded operands, :func:`mixed_precision.rounded_bilinear`) 17-30% (Xeon, batch 8,
 # 180x240); at width 1 (96 outputs and more) nothing changes.
 PATCH_MATMUL_MIN_OUTPUTS = 64
-# Kernel size from which a float32 convolution with enough outputs runs as patches times a
-# matmul (conv1's 11x11, fc6's 6x6); smaller float32 kernels run as XLA's convolution.
+# Kernel size from which a float32 stride-1 convolution with enough outputs runs as patches
+# times a matmul (fc6's 6x6); smaller float32 kernels, and strided ones (conv1's 11x11 in
+# space-to-depth blocks, :func:`_xla_convolution`), run as XLA's convolution.
 FLOAT32_PATCH_MATMUL_MIN_KERNEL = 6
 
 
@@ -52,10 +53,10 @@ def conv2d(x, kernel, *, stride: int = 1, pad: int = 0, groups: int = 1,
   rounding (tested):
     * ``tuned`` (default): groups as separate convolutions; 1x1 kernels as one matmul; kernels
       with at least :data:`PATCH_MATMUL_MIN_OUTPUTS` outputs as patches times a matmul where
-      that is faster (float32: the large kernels, conv1's 11x11 on 3 channels and fc6's 6x6;
-      a low ``operand_dtype`` (bfloat16): all, as patches of the rounded input times a
-      mixed-precision matmul, :func:`mixed_precision.rearranged_matmul`, the form that
-      reaches AMX); the rest as XLA convolutions (in bfloat16 on rounded operands,
+      that is faster (float32: the large stride-1 kernels, fc6's 6x6; a low ``operand_dtype``
+      (bfloat16): all, as patches of the rounded input times a mixed-precision matmul,
+      :func:`mixed_precision.rearranged_matmul`, the form that reaches AMX); the rest as XLA
+      convolutions, strided ones in space-to-depth blocks (in bfloat16 on rounded operands,
       :func:`mixed_precision.rounded_bilinear`). Fastest on XLA:CPU, and on an H100 in
       float32 (in bfloat16 the two are close; ``experiments/bench.py``, README
       "Performance").
@@ -89,17 +90,54 @@ def _tuned_conv2d(x, kernel, stride, pad, operand_dtype):
   if size == 1 and stride == 1 and not pad:
     return mixed_precision.matmul(x, matrix, operand_dtype)
   if kernel.shape[-1] >= PATCH_MATMUL_MIN_OUTPUTS and (
-      operand_dtype != jnp.float32 or size >= FLOAT32_PATCH_MATMUL_MIN_KERNEL):
+      operand_dtype != jnp.float32 or (size >= FLOAT32_PATCH_MATMUL_MIN_KERNEL and stride == 1)):
     padded_patches = functools.partial(_padded_patches, kernel=size, stride=stride, pad=pad)
     patch_rows = functools.partial(_padded_patch_rows, kernel=size, stride=stride, pad=pad)
     return mixed_precision.rearranged_matmul(padded_patches, patch_rows, x, matrix,
                                              operand_dtype)
-  xla_convolution = lambda x, kernel: jax.lax.conv_general_dilated(
-      _zero_pad(x, pad), kernel, (stride, stride), "VALID",
-      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  xla_convolution = functools.partial(_xla_convolution, stride=stride, pad=pad)
   if operand_dtype == jnp.float32:
     return xla_convolution(x, kernel)
   return mixed_precision.rounded_bilinear(xla_convolution, x, kernel, operand_dtype)
+
+
+def _xla_convolution(x, kernel, *, stride: int, pad: int):
+  """One XLA convolution of ``x`` zero-padded by ``pad``; a strided one (conv1) as the stride-1
+  convolution of both operands in space-to-depth blocks (:func:`_space_to_depth`), which
+  XLA:CPU runs 2-3x faster than the strided one or patches times a matmul, forward and
+  backward (conv1 at 360x480, AMD Zen 3, docs/performance.md)."""
+  if stride == 1:
+    return jax.lax.conv_general_dilated(_zero_pad(x, pad), kernel, (1, 1), "VALID",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  size = kernel.shape[0]
+  blocks = -(-size // stride)  # the kernel's extent in blocks
+  extent = [((side + 2 * pad - size) // stride + blocks) * stride for side in x.shape[1:3]]
+  return jax.lax.conv_general_dilated(
+      _space_to_depth(x, stride, pad, extent), _space_to_depth_kernel(kernel, stride, blocks),
+      (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _space_to_depth(x, block: int, pad: int, extent):
+  """``x [B, H, W, C]`` zero-padded by ``pad`` on each side, cut or zero-filled at the bottom
+  and right to ``extent`` (multiples of ``block``), in blocks of ``block x block`` pixels:
+  ``[B, h / s, w / s, s*s*C]`` with ``z[b, i, j, (u, v, c)] = x_padded[b, s*i+u, s*j+v, c]``."""
+  batch, height, width, channels = x.shape
+  padded = jax.lax.pad(x, jnp.zeros((), x.dtype), [
+      (0, 0, 0), (pad, extent[0] - height - pad, 0), (pad, extent[1] - width - pad, 0),
+      (0, 0, 0)])
+  rows, columns = extent[0] // block, extent[1] // block
+  blocked = padded.reshape(batch, rows, block, columns, block, channels)
+  return blocked.transpose(0, 1, 3, 2, 4, 5).reshape(batch, rows, columns, -1)
+
+
+def _space_to_depth_kernel(kernel, block: int, blocks: int):
+  """``kernel [k, k, C, O]`` zero-filled to ``blocks * block`` offsets, in the blocks of
+  :func:`_space_to_depth`: ``[blocks, blocks, s*s*C, O]`` with
+  ``K[p, q, (u, v, c), o] = kernel[s*p+u, s*q+v, c, o]``."""
+  size, _, channels, outputs = kernel.shape
+  filled = jnp.pad(kernel, [(0, blocks * block - size)] * 2 + [(0, 0), (0, 0)])
+  blocked = filled.reshape(blocks, block, blocks, block, channels, outputs)
+  return blocked.transpose(0, 2, 1, 3, 4, 5).reshape(blocks, blocks, -1, outputs)
 
 
 def _zero_pad(x, pad: int):

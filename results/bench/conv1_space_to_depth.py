@@ -1,0 +1,81 @@
+"""The train step with its strided convolution (conv1) as a stride-1 XLA convolution in
+space-to-depth blocks (``kernels.convolution._xla_convolution``, the tuned form) against the
+forms it replaced: in float32 with 64 outputs or more, patches times a matmul
+(``mixed_precision.rearranged_matmul``); otherwise XLA's strided convolution. Both steps are
+built in one process and timed step by step alternately (``benchmarks.common.interleaved_samples``),
+an untimed step each first.
+
+    GLIBC_TUNABLES=glibc.malloc.hugetlb=1 python results/bench/conv1_space_to_depth.py \
+        BATCH ROUNDS WIDTH DTYPE
+
+WIDTH 1 runs at 360x480, any other width at the CPU protocol's 180x240. Prints each form's
+median seconds per step, its steps, and in how many rounds the space-to-depth form was faster.
+"""
+
+import functools
+import os
+import sys
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "experiments"))
+
+# pylint: disable=wrong-import-position  # run.py's XLA:CPU flags before JAX starts
+from fcn_iou_jax import cli
+
+DTYPE = sys.argv[4]
+cli.use_xla_cpu_flags(DTYPE)
+
+import jax
+import jax.numpy as jnp
+
+from benchmarks import common, step_runners
+from fcn_iou_jax.kernels import convolution, mixed_precision
+
+# pylint: disable=protected-access
+SPACE_TO_DEPTH = {"_xla_convolution": convolution._xla_convolution,
+                  "_tuned_conv2d": convolution._tuned_conv2d}
+
+
+def strided_xla_convolution(x, kernel, *, stride, pad):
+  """XLA's convolution with the stride as it is."""
+  return jax.lax.conv_general_dilated(
+      jnp.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)]), kernel, (stride, stride), "VALID",
+      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def patches_for_wide_float32(x, kernel, stride, pad, operand_dtype):
+  """A strided float32 kernel of 6x6 or more with 64 outputs or more as patches times a
+  matmul; everything else as the tuned forms."""
+  size = kernel.shape[0]
+  if (operand_dtype == jnp.float32 and stride > 1 and size >= 6
+      and kernel.shape[-1] >= convolution.PATCH_MATMUL_MIN_OUTPUTS):
+    patches = functools.partial(convolution._padded_patches, kernel=size, stride=stride, pad=pad)
+    rows = functools.partial(convolution._padded_patch_rows, kernel=size, stride=stride, pad=pad)
+    return mixed_precision.rearranged_matmul(patches, rows, x, kernel.reshape(-1, kernel.shape[-1]),
+                                             operand_dtype)
+  return SPACE_TO_DEPTH["_tuned_conv2d"](x, kernel, stride, pad, operand_dtype)
+
+
+REPLACED = {"_xla_convolution": strided_xla_convolution, "_tuned_conv2d": patches_for_wide_float32}
+
+
+def main(batch, rounds, width):
+  """Each form's seconds per step, timed round-robin, and the rounds space-to-depth won."""
+  size = (360, 480) if width == 1.0 else (180, 240)
+  steps = {}
+  for name, forms in (("replaced", REPLACED), ("space_to_depth", SPACE_TO_DEPTH)):
+    for attribute, function in forms.items():  # read when the step is traced, below
+      setattr(convolution, attribute, function)
+    steps[name] = step_runners.make_step("jax", batch, DTYPE, width, size, "tuned")
+    steps[name]()  # traced and compiled with these forms
+  seconds = common.interleaved_samples(steps, rounds)
+  for name, values in seconds.items():
+    print(f"{name}: median {np.median(values):.4f} s;", " ".join(f"{v:.3f}" for v in values))
+  wins = sum(s < r for s, r in zip(seconds["space_to_depth"], seconds["replaced"]))
+  print(f"space_to_depth faster in {wins} of {rounds} rounds")
+
+
+if __name__ == "__main__":
+  main(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]))
