@@ -36,8 +36,9 @@ def _reference(x, kernel, g, stride, pad):
 
 
 FORMS = [(3, 1, 1), (5, 1, 2), (11, 4, 0), (11, 4, 3), (3, 2, 1), (6, 1, 0)]  # (size, stride, pad)
-# Narrow kernels run as XLA convolutions (bfloat16: on rounded operands), wide ones as patches
-# times a matmul (float32: the large kernels only).
+# Narrow kernels run as XLA convolutions (bfloat16: on rounded operands; strided ones in
+# space-to-depth blocks), wide ones as patches times a matmul (float32: the large stride-1
+# kernels only; strided ones as XLA convolutions in blocks).
 OUTPUTS = [6, convolution.PATCH_MATMUL_MIN_OUTPUTS]
 
 
