@@ -165,3 +165,18 @@ def test_a_pytorch_configuration_failing_in_one_process_is_named_and_the_rest_ti
   assert results["rows"][0]["torch_fastest"] == "float32"
   assert set(results["first_step_seconds"][2]) == {"jax_bfloat16", "torch_float32"}
   assert calls.count(("jax", "bfloat16")) == 1 + 1 + 2  # first step, warm-up, two repeats
+
+
+@pytest.mark.parametrize("variable,value,message", [
+    ("PARTS", "eager,tabel", "error: PARTS: no part 'tabel' (eager, compiled, tests,"),
+    ("AUTOTUNE", "float32:4 bf16:16", "error: AUTOTUNE: 'bf16:16' is not dtype:batch"),
+])
+def test_the_gpu_benchmark_script_refuses_a_bad_part_or_run_in_one_line(tmp_path, variable, value,
+                                                                         message):
+  finished = subprocess.run(
+      ["bash", os.path.join(REPO, "experiments", "gpu_bench.sh")], capture_output=True,
+      text=True, timeout=60, cwd=REPO,
+      env={**os.environ, variable: value, "OUT": str(tmp_path / "out"), "PYTHON": "false"})
+  assert finished.returncode == 2
+  assert finished.stderr.count("\n") == 1 and finished.stderr.startswith(message)
+  assert finished.stdout == "" and not (tmp_path / "out").exists()
