@@ -4,6 +4,7 @@ import gc
 import os
 
 import jax
+import numpy as np
 
 from benchmarks import common
 
@@ -90,3 +91,21 @@ def make_step(framework, batch_size, dtype, width_mult, size, conv_forms):
   if framework == "jax":
     return JaxStep(batch, dtype, width_mult, conv_forms)
   return TorchStep(batch, dtype, width_mult)
+
+
+def compare_jax_step_forms(forms: dict, batch_size, dtype, width_mult, size, rounds):
+  """JAX's train step built once per form (``forms``: name -> a function that sets the form
+  up, called before that step is traced and compiled), the steps timed round-robin
+  (``common.interleaved_samples``); prints each form's median seconds and steps, and in how
+  many rounds the last form was faster than the first."""
+  steps = {}
+  for name, set_up in forms.items():
+    set_up()
+    steps[name] = make_step("jax", batch_size, dtype, width_mult, size, "tuned")
+    steps[name]()  # traced and compiled with this form
+  seconds = common.interleaved_samples(steps, rounds)
+  for name, values in seconds.items():
+    print(f"{name}: median {np.median(values):.4f} s;", " ".join(f"{v:.3f}" for v in values))
+  first, last = list(seconds)[0], list(seconds)[-1]
+  wins = sum(b < a for a, b in zip(seconds[first], seconds[last]))
+  print(f"{last} faster in {wins} of {rounds} rounds")

@@ -2,8 +2,8 @@
 space-to-depth blocks (``kernels.convolution._xla_convolution``, the tuned form) against the
 forms it replaced: in float32 with 64 outputs or more, patches times a matmul
 (``mixed_precision.rearranged_matmul``); otherwise XLA's strided convolution. Both steps are
-built in one process and timed step by step alternately (``benchmarks.common.interleaved_samples``),
-an untimed step each first.
+built in one process and timed step by step alternately
+(``benchmarks.step_runners.compare_jax_step_forms``), two untimed steps each first.
 
     GLIBC_TUNABLES=glibc.malloc.hugetlb=1 python results/bench/conv1_space_to_depth.py \
         BATCH ROUNDS WIDTH DTYPE
@@ -15,8 +15,6 @@ median seconds per step, its steps, and in how many rounds the space-to-depth fo
 import functools
 import os
 import sys
-
-import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "experiments"))
@@ -30,7 +28,7 @@ cli.use_xla_cpu_flags(DTYPE)
 import jax
 import jax.numpy as jnp
 
-from benchmarks import common, step_runners
+from benchmarks import step_runners
 from fcn_iou_jax.kernels import convolution, mixed_precision
 
 # pylint: disable=protected-access
@@ -61,20 +59,19 @@ def patches_for_wide_float32(x, kernel, stride, pad, operand_dtype):
 REPLACED = {"_xla_convolution": strided_xla_convolution, "_tuned_conv2d": patches_for_wide_float32}
 
 
+def use_forms(forms):
+  """Sets ``forms`` (function name -> function) in ``kernels.convolution``."""
+  for attribute, function in forms.items():
+    setattr(convolution, attribute, function)
+
+
 def main(batch, rounds, width):
   """Each form's seconds per step, timed round-robin, and the rounds space-to-depth won."""
   size = (360, 480) if width == 1.0 else (180, 240)
-  steps = {}
-  for name, forms in (("replaced", REPLACED), ("space_to_depth", SPACE_TO_DEPTH)):
-    for attribute, function in forms.items():  # read when the step is traced, below
-      setattr(convolution, attribute, function)
-    steps[name] = step_runners.make_step("jax", batch, DTYPE, width, size, "tuned")
-    steps[name]()  # traced and compiled with these forms
-  seconds = common.interleaved_samples(steps, rounds)
-  for name, values in seconds.items():
-    print(f"{name}: median {np.median(values):.4f} s;", " ".join(f"{v:.3f}" for v in values))
-  wins = sum(s < r for s, r in zip(seconds["space_to_depth"], seconds["replaced"]))
-  print(f"space_to_depth faster in {wins} of {rounds} rounds")
+  forms = {"replaced": REPLACED, "space_to_depth": SPACE_TO_DEPTH}
+  step_runners.compare_jax_step_forms(
+      {name: functools.partial(use_forms, functions) for name, functions in forms.items()},
+      batch, DTYPE, width, size, rounds)
 
 
 if __name__ == "__main__":
