@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The GPU benchmarks of README "Performance" in one call (a lent GPU is short), most wanted
 # first; a part starts only while BUDGET seconds are not spent and is cut at what is left:
-#   1. eager: the train-step table at 360x480, batch 4 and 16: JAX float32 (TF32 convolutions, JAX's
-#      default on GPUs) and bfloat16 against PyTorch eager, float32 (cuDNN's TF32 default)
-#      and autocast bfloat16, each also channels-last (about 40 s with JAX's compilation
-#      cache warm, over 2 minutes cold);
-#   2. compiled: the same against torch.compile's default mode (about 30-60 s to compile each);
-#   3. tests: the fast-path tests on the GPU in one process (every conv form against the plain
-#      reference, in full float32, and the bfloat16 forms; about 130 s);
-#   4. autotune: torch.compile max-autotune, one process per precision and batch (on an H200 with 16
-#      cores: bfloat16 compiled in 166 s, float32 not within 290 s);
+#   1. eager: the train-step table at 360x480, batch 4 and 16: JAX float32 (TF32
+#      convolutions, JAX's default on GPUs) and bfloat16 against PyTorch eager, float32
+#      (cuDNN's TF32 default) and autocast bfloat16, each also channels-last (about 40 s with
+#      JAX's compilation cache warm, over 2 minutes cold);
+#   2. compiled: the same against torch.compile's default mode (about 30-60 s to compile
+#      each);
+#   3. tests: the fast-path tests on the GPU in one process (every conv form against the
+#      plain reference, in full float32, and the bfloat16 forms; about 130 s);
+#   4. autotune: torch.compile max-autotune, one process per precision and batch (on an H200
+#      with 16 cores: bfloat16 at batch 4 compiled in 166 s, float32 not within 290 s);
 #   5. loss: the loss kernel and the train step's compile time.
 # Each torch.compile configuration is compiled in the timed process (its first step's seconds
 # are in the JSON). Needs only jax, flax, optax, torch, pytest (no TensorFlow). JSON under $OUT.
