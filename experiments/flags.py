@@ -9,12 +9,13 @@ import os
 from typing import NamedTuple
 
 import protocols
-from fcn_iou_jax import cli, config as config_lib, losses, precision
+from fcn_iou_jax import cli, config as config_lib, losses, precision, steps
 from fcn_iou_jax.kernels import convolution
 from fcn_iou_jax.errors import UserError
 
 # Choices the library's registries declare (the rest are declared with each Config field).
-REGISTRY_CHOICES = {"loss": losses.LOSS_NAMES, "conv_forms": convolution.CONV_FORMS}
+REGISTRY_CHOICES = {"loss": losses.LOSS_NAMES, "conv_forms": convolution.CONV_FORMS,
+                    "parallel": steps.PARALLEL_MODES}
 
 
 def _bool(text: str) -> bool:

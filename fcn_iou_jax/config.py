@@ -118,8 +118,8 @@ class Config:
       "much (0: only at evaluations); SIGINT and SIGTERM save at once, then stop",
       valid=ZERO_OR_POSITIVE)
   parallel: str = setting(
-      "pmap", "pmap (one replica per device) or jit (a NamedSharding data mesh)",
-      choices=("pmap", "jit"))
+      "auto", "pmap (one replica per device), jit (a NamedSharding data mesh), or auto: jit "
+      "where JAX has one device (the faster step there), pmap on several")
   dtype: str = setting(
       "auto", "operand dtype of the convolutions: bfloat16 (float32 accumulation, activations "
       "and weights), float32 (the paper's), or auto: bfloat16 on a CPU with AMX, a GPU or a "

@@ -66,14 +66,21 @@ def test_pmap_step_donates_its_state_off_cpu_only(monkeypatch):
   assert steps.donated_state() == (0,)
 
 
+def test_auto_parallel_is_pmap_on_several_devices_and_unknown_modes_are_refused():
+  assert jax.device_count() == 2 and steps.resolve_parallel("auto") == "pmap"
+  assert [steps.resolve_parallel(mode) for mode in ("pmap", "jit")] == ["pmap", "jit"]
+  with pytest.raises(ValueError, match="unknown parallel mode 'shard'"):
+    steps.resolve_parallel("shard")
+
+
 @pytest.mark.slow
-def test_jit_step_on_one_device_leaves_the_callers_state_alone():
+def test_auto_is_jit_on_one_device_and_its_step_leaves_the_callers_state_alone():
   worker = os.path.join(os.path.dirname(__file__), "one_device_worker.py")
   env = dict(os.environ, PYTHONPATH=os.path.dirname(__file__))
   result = subprocess.run([sys.executable, worker], env=env, capture_output=True, text=True,
                           timeout=240, check=False)
   assert result.returncode == 0, result.stderr[-2000:]
-  assert "devices: 1 kept: True" in result.stdout, result.stdout
+  assert "devices: 1 mode: jit kept: True" in result.stdout, result.stdout
 
 
 def _free_port():

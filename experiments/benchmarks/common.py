@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fcn_iou_jax import losses, models, steps
+from fcn_iou_jax import config, losses, models, steps
 
 HEIGHT, WIDTH = 360, 480
 
@@ -62,8 +62,8 @@ def jax_setup(width_mult=1.0, dropout_rate=0.5, dtype="float32", conv_forms="tun
                         conv_forms=conv_forms)
   tx = steps.make_optimizer("sgd", learning_rate=1e-4, momentum=0.99, weight_decay=5e-4)
   params = initial_params(width_mult)
-  parallel = steps.parallel_steps("pmap", model=model, loss_fn=losses.soft_iou_loss_from_logits,
-                                 tx=tx)
+  parallel = steps.parallel_steps(config.Config().parallel, model=model,
+                                 loss_fn=losses.soft_iou_loss_from_logits, tx=tx)
   state = parallel.put_state(steps.create_train_state(params, tx, jax.random.key(2)))
   return model, params, parallel, state
 
