@@ -132,14 +132,14 @@ def parallel_steps(mode: str, *, model, loss_fn, tx, multiclass: bool = False):
   ``multiclass``: the eval step is :func:`multiclass_eval_step` (one confusion matrix over
   all devices) instead of the binary per-image counts of :func:`eval_step`.
   """
-  steps = {"pmap": PmapSteps, "jit": JitSteps}[resolve_parallel(mode)]
-  return steps(model=model, loss_fn=loss_fn, tx=tx, multiclass=multiclass)
+  placement = {"pmap": PmapSteps, "jit": JitSteps}[resolve_parallel(mode)]
+  return placement(model=model, loss_fn=loss_fn, tx=tx, multiclass=multiclass)
 
 
 def resolve_parallel(mode: str) -> str:
   """``pmap`` or ``jit``: ``mode`` itself, or for ``auto`` jit where JAX has one device and
   pmap on several. On one device the two compute the same step (tests/test_train.py), and
-  jit's is faster: 12% at batch 1 and 5% at batch 4 (float32, 360x480, AMD Zen 3; even at
+  jit's is faster: 12% at batch 1 and 5-8% at batch 4 (float32, 360x480, AMD Zen 3; even at
   the CPU protocol's size; docs/performance.md), with no device axis to carry."""
   if mode not in PARALLEL_MODES:
     raise ValueError(f"unknown parallel mode {mode!r}; choose from {', '.join(PARALLEL_MODES)}")
