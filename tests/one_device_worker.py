@@ -1,5 +1,5 @@
 """Trains parallel_case's problem with ``--parallel=auto`` on this process's one CPU device and
-prints the mode that chose and whether the state handed to ``put_state`` survived the steps
+prints the mode auto chose and whether the state handed to ``put_state`` survived the steps
 (the step donates only its copy).
 
   python tests/one_device_worker.py
