@@ -23,6 +23,7 @@ def test_train_step_and_huge_pages_benchmarks_write_their_rows(tmp_path):
   assert finished.returncode == 0, finished.stderr[-2000:]
   train_step = json.loads(out.read_text())["train_step"]
   assert train_step["timing"] == "isolated"
+  assert train_step["parallel"] == "jit"  # the default on the script's one CPU device
   rows = train_step["rows"]
   assert [(r["batch_size"], r["jax_dtype"]) for r in rows] == [(1, "bfloat16")]
   assert rows[0]["jax_images_per_sec"] > 0

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 
 from benchmarks import common, probes, step_runners
-from fcn_iou_jax import cli, models
+from fcn_iou_jax import cli, config, models, steps
 
 
 def check_same_function(params, torch_reference, torch, width_mult=1.0):
@@ -47,7 +47,8 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
     torch = None
   results = {"device": str(jax.devices()[0]), "size": list(size), "width_mult": width_mult,
              "conv_forms": conv_forms, "timing": "isolated" if isolated else "interleaved",
-             "huge_pages": huge_pages, "rows": []}
+             "huge_pages": huge_pages, "parallel": steps.resolve_parallel(config.Config().parallel),
+             "rows": []}
   names = [f"jax_{dtype}" for dtype in dtypes]
   if torch is not None:
     names += [f"torch_{dtype}" for dtype in torch_dtypes]
@@ -123,7 +124,8 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
             else "interleaved in one process")
   common.print_table(
       f"Train step, FCN-32s/AlexNet caffe layout at width {width_mult}, {size[0]}x{size[1]}, "
-      f"soft-IoU + SGD, conv forms {conv_forms}, {timing} ({results['device']}; PyTorch on "
+      f"soft-IoU + SGD, conv forms {conv_forms}, JAX's step {results['parallel']}, {timing} "
+      f"({results['device']}; PyTorch on "
       f"{results.get('torch_device', '-')})", header,
       [[f"{r[k]:.3g}" if isinstance(r[k], float) else r[k] for k in header] for r in rows])
   for batch_size, rates in every_rate.items():
