@@ -57,12 +57,17 @@ def initial_params(width_mult=1.0):
   return jax.device_get(params)
 
 
+def jax_parallel_mode() -> str:
+  """The parallel mode of the benchmarked JAX step: run.py's default, as resolved here."""
+  return steps.resolve_parallel(config.Config().parallel)
+
+
 def jax_setup(width_mult=1.0, dropout_rate=0.5, dtype="float32", conv_forms="tuned"):
   model = models.FCN32s(width_mult=width_mult, dropout_rate=dropout_rate, dtype=jnp.dtype(dtype),
                         conv_forms=conv_forms)
   tx = steps.make_optimizer("sgd", learning_rate=1e-4, momentum=0.99, weight_decay=5e-4)
   params = initial_params(width_mult)
-  parallel = steps.parallel_steps(config.Config().parallel, model=model,
+  parallel = steps.parallel_steps(jax_parallel_mode(), model=model,
                                  loss_fn=losses.soft_iou_loss_from_logits, tx=tx)
   state = parallel.put_state(steps.create_train_state(params, tx, jax.random.key(2)))
   return model, params, parallel, state

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 
 from benchmarks import common, probes, step_runners
-from fcn_iou_jax import cli, config, models, steps
+from fcn_iou_jax import cli, models
 
 
 def check_same_function(params, torch_reference, torch, width_mult=1.0):
@@ -47,7 +47,7 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
     torch = None
   results = {"device": str(jax.devices()[0]), "size": list(size), "width_mult": width_mult,
              "conv_forms": conv_forms, "timing": "isolated" if isolated else "interleaved",
-             "huge_pages": huge_pages, "parallel": steps.resolve_parallel(config.Config().parallel),
+             "huge_pages": huge_pages, "parallel": common.jax_parallel_mode(),
              "rows": []}
   names = [f"jax_{dtype}" for dtype in dtypes]
   if torch is not None:
