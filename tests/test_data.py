@@ -1,5 +1,6 @@
 """Dataset builders, pipelines and bad-input errors, on fake and on the real shared data."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -90,7 +91,7 @@ def test_median_frequency_weights_by_hand():
   np.testing.assert_allclose(weights, [0.6, 1.0, 1.5, 0.0])
 
 
-def test_camvid_test_split_appears_when_present(tmp_path, monkeypatch, capsys):
+def test_camvid_test_split_appears_when_present(tmp_path, monkeypatch, capsys, caplog):
   root = fake_data.make_camvid(tmp_path / "camvid")
   prepared = str(tmp_path / "p")
   temporary = tmp_path / "temporary"
@@ -102,6 +103,7 @@ def test_camvid_test_split_appears_when_present(tmp_path, monkeypatch, capsys):
   assert printed.startswith(f"Preparing camvid from {root} into {prepared}") and \
       "Unknown size" not in printed and printed.count("\n") == 1
   assert not os.listdir(temporary)
+  assert not [record.message for record in caplog.records if record.levelno >= logging.WARNING]
   sources.Source("camvid", data_dir=str(root), prepared_dir=prepared)
   assert not capsys.readouterr().out
   fake_data.make_camvid(root, counts=(("test", 3),))

@@ -156,17 +156,23 @@ def prepare(name: str, data_dir: str, prepared_dir: str | None = None, *, given:
   with _temporary_files_removed():
     builder = (camvid.Camvid(data_dir=root) if name == "camvid"
                else voc.VocSegmentation(config=name[3:], data_dir=root))
-  if builder.is_prepared():
+  if _is_prepared(builder):
     return builder
   os.makedirs(root, exist_ok=True)
   with file_locks.wait_for(os.path.join(root, PREPARATION_LOCK)):  # runs started together
-    if not builder.is_prepared():
+    if not _is_prepared(builder):
       print(f"Preparing {name} from {source} into {builder.data_dir} (once per version of "
             "the data; later runs read it from there)", flush=True)
       with contextlib.redirect_stdout(io.StringIO()):  # TFDS's lines about a download size
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
             manual_dir=source, try_download_gcs=False))
   return builder
+
+
+def _is_prepared(builder) -> bool:
+  """TFDS's ``is_prepared``, quiet about a version folder not written yet (TFDS warns of
+  its missing dataset_info.json)."""
+  return (builder.data_path / "dataset_info.json").exists() and builder.is_prepared()
 
 
 @contextlib.contextmanager
