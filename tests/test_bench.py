@@ -65,6 +65,20 @@ def test_a_crashing_pytorch_configuration_is_named_and_its_amx_off_fallback_used
                                "fastbin chunk detected (killed by SIGABRT)"}
 
 
+def test_fresh_process_timings_print_each_process_s_result_as_it_ends(monkeypatch, capsys):
+  from benchmarks import probes
+  outcomes = iter([{"step_seconds": 2.0}, {"step_seconds": float("nan"), "error": "boom (exit 1)"},
+                   {"step_seconds": 3.0}])
+  monkeypatch.setattr(probes, "run_step_probe", lambda **probe: next(outcomes))
+  seconds, errors = probes.isolated_medians(
+      {"jax_float32": {"batch_size": 4}, "torch_float32": {"batch_size": 4}}, repeats=2)
+  assert seconds["jax_float32"] == 2.5 and errors == {"torch_float32": "boom (exit 1)"}
+  assert capsys.readouterr().err.splitlines() == [  # the failed one is not run again
+      "  jax_float32, batch 4, round 1 of 2: 2.000 s per step",
+      "  torch_float32, batch 4, round 1 of 2: failed: boom (exit 1)",
+      "  jax_float32, batch 4, round 2 of 2: 3.000 s per step"]
+
+
 def test_matmul_flops_count_products_and_convolutions_by_their_definition():
   import jax
   import jax.numpy as jnp

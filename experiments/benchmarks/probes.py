@@ -73,9 +73,9 @@ def isolated_medians(probes: dict, repeats: int, env=None) -> tuple[dict, dict]:
   """``(seconds, errors)``: the median seconds per step of each probe (keyword arguments of
   :func:`run_step_probe`, plus an optional ``env`` of its own), each repeat a fresh process
   per probe, round-robin, in environment ``env``; NaN and the cause in ``errors`` for a probe
-  that failed (it is not run again)."""
+  that failed (it is not run again). Each process's result is printed to stderr as it ends."""
   samples, errors = {name: [] for name in probes}, {}
-  for _ in range(repeats):
+  for round_index in range(repeats):
     for name, probe in probes.items():
       if name in errors:
         continue
@@ -85,6 +85,10 @@ def isolated_medians(probes: dict, repeats: int, env=None) -> tuple[dict, dict]:
       samples[name].append(measured["step_seconds"])
       if "error" in measured:
         errors[name] = measured["error"]
+      outcome = (f"failed: {errors[name]}" if name in errors
+                 else f"{measured['step_seconds']:.3f} s per step")
+      print(f"  {name}, batch {probe['batch_size']}, round {round_index + 1} of {repeats}: "
+            f"{outcome}", file=sys.stderr, flush=True)
   return {name: float(np.median(values)) for name, values in samples.items()}, errors
 
 
