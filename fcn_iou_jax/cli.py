@@ -199,12 +199,15 @@ def accelerator_expected() -> bool:
 
 def chosen_dtype(dtype: str) -> str:
   """``dtype`` as this machine runs it (``auto``: :func:`precision.resolve`), the choice
-  printed by process 0. Starts JAX: call it after :func:`use_xla_cpu_flags` and any
-  multi-host set-up."""
+  (or a set dtype slower here than ``auto``'s) printed by process 0. Starts JAX: call it
+  after :func:`use_xla_cpu_flags` and any multi-host set-up."""
   import jax
   resolved, why = precision.resolve(dtype, jax.default_backend)
-  if dtype == precision.AUTO and jax.process_index() == 0:
-    print(f"dtype: {resolved} ({why}; --dtype=float32 for the paper's precision)", flush=True)
+  if jax.process_index() == 0:
+    if dtype == precision.AUTO:
+      print(f"dtype: {resolved} ({why}; --dtype=float32 for the paper's precision)", flush=True)
+    elif why != precision.AS_SET:
+      print(f"dtype: {resolved} ({why})", flush=True)
   return resolved
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Callable
 
 AUTO = "auto"
+AS_SET = "as set"
 ACCELERATORS = ("gpu", "tpu")
+NO_AMX = "this CPU has no AMX units, where bfloat16 steps are slower"
 
 
 def cpu_has(flag: str, cpuinfo: str = "/proc/cpuinfo") -> bool:
@@ -37,12 +39,14 @@ def resolve(dtype: str, backend: Callable[[], str], *,
             cpuinfo: str = "/proc/cpuinfo") -> tuple[str, str]:
   """``(dtype, why)``: ``dtype`` itself, or for ``auto`` bfloat16 on a CPU with AMX or on a
   GPU/TPU (``backend()``, JAX's default backend, asked only without AMX: it starts JAX),
-  float32 elsewhere."""
+  float32 elsewhere. A set bfloat16 where ``auto`` is float32 says so in ``why``."""
   if dtype != AUTO:
-    return dtype, "as set"
+    if dtype == "bfloat16" and resolve(AUTO, backend, cpuinfo=cpuinfo)[0] == "float32":
+      return dtype, f"{AS_SET}; {NO_AMX} than float32, which --dtype=auto picks"
+    return dtype, AS_SET
   if cpu_dtype(dtype, cpuinfo) == "bfloat16":
     return "bfloat16", "this CPU multiplies bfloat16 in its AMX units"
   platform = backend()
   if platform in ACCELERATORS:
     return "bfloat16", f"the {platform.upper()} multiplies bfloat16 natively"
-  return "float32", "this CPU has no AMX units, where bfloat16 steps are slower"
+  return "float32", NO_AMX

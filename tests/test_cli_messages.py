@@ -156,3 +156,13 @@ def test_the_tests_leave_out_an_xla_flag_this_xla_does_not_know():
   known = "--xla_backend_optimization_level=0"
   assert conftest.known_xla_flags([known]) == [known]
   assert conftest.known_xla_flags([known, "--xla_no_such_flag=1"]) == [known]
+
+
+def test_a_set_bfloat16_on_a_cpu_without_amx_is_told_it_is_slower_and_float32_is_not(
+    monkeypatch, capsys):
+  from fcn_iou_jax import precision
+  monkeypatch.setattr(precision, "cpu_has", lambda flag, cpuinfo=None: False)
+  assert cli.chosen_dtype("bfloat16") == "bfloat16"
+  assert capsys.readouterr().out == (f"dtype: bfloat16 (as set; {precision.NO_AMX} than "
+                                     "float32, which --dtype=auto picks)\n")
+  assert cli.chosen_dtype("float32") == "float32" and not capsys.readouterr().out

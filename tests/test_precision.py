@@ -33,3 +33,12 @@ def test_a_set_dtype_is_kept_without_asking_the_hardware(tmp_path, dtype):
   (tmp_path / "cpuinfo").write_text(AMX_CPU)
   assert precision.resolve(dtype, _backend_never_asked,
                            cpuinfo=str(tmp_path / "cpuinfo"))[0] == dtype
+
+
+@pytest.mark.parametrize("backend,told", [(lambda: "cpu", True), (lambda: "gpu", False)])
+def test_a_set_bfloat16_where_auto_is_float32_says_so(tmp_path, backend, told):
+  (tmp_path / "cpuinfo").write_text(PLAIN_CPU)
+  dtype, why = precision.resolve("bfloat16", backend, cpuinfo=str(tmp_path / "cpuinfo"))
+  assert dtype == "bfloat16"
+  assert ("no AMX" in why and "--dtype=auto picks" in why) == told
+  assert why == precision.AS_SET or told
