@@ -39,15 +39,17 @@ SPACE_TO_DEPTH = {"_xla_convolution": convolution._xla_convolution,
 def strided_xla_convolution(x, kernel, *, stride, pad):
   """XLA's convolution with the stride as it is."""
   return jax.lax.conv_general_dilated(
-      jnp.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)]), kernel, (stride, stride), "VALID",
+      convolution._zero_pad(x, pad), kernel, (stride, stride), "VALID",
       dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
 def patches_for_wide_float32(x, kernel, stride, pad, operand_dtype):
-  """A strided float32 kernel of 6x6 or more with 64 outputs or more as patches times a
-  matmul; everything else as the tuned forms."""
+  """A strided float32 kernel of ``FLOAT32_PATCH_MATMUL_MIN_KERNEL`` or more with
+  ``PATCH_MATMUL_MIN_OUTPUTS`` or more as patches times a matmul; everything else as the tuned
+  forms."""
   size = kernel.shape[0]
-  if (operand_dtype == jnp.float32 and stride > 1 and size >= 6
+  if (operand_dtype == jnp.float32 and stride > 1
+      and size >= convolution.FLOAT32_PATCH_MATMUL_MIN_KERNEL
       and kernel.shape[-1] >= convolution.PATCH_MATMUL_MIN_OUTPUTS):
     patches = functools.partial(convolution._padded_patches, kernel=size, stride=stride, pad=pad)
     rows = functools.partial(convolution._padded_patch_rows, kernel=size, stride=stride, pad=pad)
