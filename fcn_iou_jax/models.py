@@ -82,7 +82,7 @@ def spatial_layers(backbone: str, fc6_kernel: int):
     pad = spec.pad + (INPUT_PAD if index == 0 else 0)
     layers.append(geometry.SpatialLayer(spec.kernel, spec.stride, pad))
     if spec.pool:
-      layers.append(geometry.SpatialLayer(3, 2, 0, ceil_mode=True))
+      layers.append(pooling.WINDOW)
   layers.append(geometry.SpatialLayer(fc6_kernel))
   return tuple(layers)
 
@@ -161,6 +161,7 @@ class FCN32s(nn.Module):
       raise ValueError(f"unknown backbone {self.backbone!r}; choose from {sorted(BACKBONES)}")
     height, width = images.shape[1:3]
     x = images
+    runs = ((0, 0), (0, 0))  # rows, columns of copies at each end of x (zero_padding)
     for index, spec in enumerate(BACKBONES[self.backbone]):
       pad = spec.pad + (INPUT_PAD if index == 0 else 0)
       init = nn.initializers.variance_scaling(
@@ -169,9 +170,19 @@ class FCN32s(nn.Module):
                   spec.stride, 0, spec.groups, self.dtype, self.conv_forms, kernel_init=init,
                   name=spec.name)
       layer = lambda z, conv=conv, lrn=spec.lrn: _normalized(nn.relu(conv(z)), lrn)
-      # conv1's wide zero padding: computed only where the input reaches (zero_padding).
-      x = zero_padding.on_zero_padded(layer, x, pad=pad, kernel=spec.kernel, stride=spec.stride)
+      # conv1's wide zero padding: computed only where the input reaches, and conv2 on the
+      # unreached rows and columns cut to a few copies (zero_padding).
+      sizes = x.shape[1:3]
+      if spec.stride == 1 and any(map(any, runs)):
+        x = zero_padding.on_repeated_border(layer, x, runs=runs, kernel=spec.kernel, pad=pad)
+      else:
+        x = zero_padding.on_zero_padded(layer, x, pad=pad, kernel=spec.kernel,
+                                        stride=spec.stride)
+      runs = tuple(zero_padding.unreached_runs(n, pad=pad, kernel=spec.kernel, stride=spec.stride)
+                   for n in sizes)
       if spec.pool:
+        runs = tuple(zero_padding.runs_after_window(r, n, pooling.WINDOW)
+                     for r, n in zip(runs, x.shape[1:3]))
         x = pooling.max_pool(x)
     fc_features = scaled_channels(FC_FEATURES, self.width_mult)
     for name, kernel in (("fc6", self.fc6_kernel), ("fc7", 1)):

@@ -9,6 +9,8 @@ import jax.numpy as jnp
 
 from fcn_iou_jax import geometry
 
+WINDOW = geometry.SpatialLayer(3, 2, ceil_mode=True)  # Caffe's pooling in AlexNet
+
 
 @jax.custom_vjp
 def max_pool(x):
@@ -28,8 +30,7 @@ def max_pool(x):
 
 def _pool_views(x):
   """The 9 strided views ``x[2i + a, 2j + b]`` of the -inf padded ``x``, row-major in (a, b)."""
-  layer = geometry.SpatialLayer(3, 2, 0, ceil_mode=True)
-  out_h, out_w = (layer.output_size(n) for n in x.shape[1:3])
+  out_h, out_w = (WINDOW.output_size(n) for n in x.shape[1:3])
   extra_h, extra_w = ((o - 1) * 2 + 3 - n for o, n in zip((out_h, out_w), x.shape[1:3]))
   padded = jnp.pad(x, [(0, 0), (0, extra_h), (0, extra_w), (0, 0)], constant_values=-jnp.inf)
   return [padded[:, a:a + 2 * (out_h - 1) + 1:2, b:b + 2 * (out_w - 1) + 1:2, :]
