@@ -173,7 +173,7 @@ class FCN32s(nn.Module):
       # conv1's wide zero padding: computed only where the input reaches, and conv2 on the
       # unreached rows and columns cut to a few copies (zero_padding).
       sizes = x.shape[1:3]
-      if spec.stride == 1 and any(map(any, runs)):
+      if spec.stride == 1:
         x = zero_padding.on_repeated_border(layer, x, runs=runs, kernel=spec.kernel, pad=pad)
       else:
         x = zero_padding.on_zero_padded(layer, x, pad=pad, kernel=spec.kernel,
