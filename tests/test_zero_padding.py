@@ -1,5 +1,6 @@
-"""The layer on a zero-padded input computed where the input reaches equals the layer on the
-padded input, in value and gradient (kernels/zero_padding.py)."""
+"""The layer on a zero-padded input computed where the input reaches, and a stride-1 layer on
+an input whose rows and columns of copies are cut short, equal the layer on the whole padded
+input, in value and gradient (kernels/zero_padding.py)."""
 
 import jax
 import jax.numpy as jnp
@@ -104,8 +105,8 @@ def test_overlapping_runs_are_refused():
 
 def test_runs_after_window_are_the_outputs_reading_copies_only():
   for size, runs, window in [(138, (23, 23), pooling.WINDOW), (93, (23, 24), pooling.WINDOW),
-                             (20, (2, 1), pooling.WINDOW), (17, (9, 6), geometry.SpatialLayer(4, 3)),
-                             (30, (0, 0), pooling.WINDOW)]:
+                             (20, (2, 1), pooling.WINDOW), (30, (0, 0), pooling.WINDOW),
+                             (17, (9, 6), geometry.SpatialLayer(4, 3))]:
     reads = [set(range(window.stride * i, min(size, window.stride * i + window.kernel)))
              for i in range(window.output_size(size))]
     leading = next((i for i, read in enumerate(reads) if not read <= set(range(runs[0]))),
