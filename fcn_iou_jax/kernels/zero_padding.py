@@ -88,11 +88,11 @@ def on_repeated_border(layer: Callable, x, *, runs, kernel: int, pad: int):
          for axis, (lead, trail) in zip((1, 2), runs)}
   for axis, (lead, trail) in cut.items():
     x = jax.lax.slice_in_dim(x, lead, x.shape[axis] - trail, axis=axis)
-  inner = {axis: x.shape[axis] for axis in cut}
   y = on_zero_padded(layer, x, pad=pad, kernel=kernel, stride=1)
   for axis, (lead, trail) in cut.items():
-    # Repeat the trailing copy first so that the leading one's index still holds.
-    y = _repeated(y, inner[axis] - kernel + pad, trail + 1, axis=axis)
+    # The copies' outputs lie ``pad`` in from each end; the trailing one is repeated first so
+    # that the leading one's index still holds.
+    y = _repeated(y, y.shape[axis] - 1 - pad, trail + 1, axis=axis)
     y = _repeated(y, pad, lead + 1, axis=axis)
   return y
 
