@@ -206,7 +206,7 @@ def chosen_dtype(dtype: str) -> str:
   if jax.process_index() == 0:
     if dtype == precision.AUTO:
       print(f"dtype: {resolved} ({why}; --dtype=float32 for the paper's precision)", flush=True)
-    elif why != precision.AS_SET:
+    elif why:
       print(f"dtype: {resolved} ({why})", flush=True)
   return resolved
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Callable
 
 AUTO = "auto"
-AS_SET = "as set"
 ACCELERATORS = ("gpu", "tpu")
 NO_AMX = "this CPU has no AMX units, where bfloat16 steps are slower"
 
@@ -39,11 +38,12 @@ def resolve(dtype: str, backend: Callable[[], str], *,
             cpuinfo: str = "/proc/cpuinfo") -> tuple[str, str]:
   """``(dtype, why)``: ``dtype`` itself, or for ``auto`` bfloat16 on a CPU with AMX or on a
   GPU/TPU (``backend()``, JAX's default backend, asked only without AMX: it starts JAX),
-  float32 elsewhere. A set bfloat16 where ``auto`` is float32 says so in ``why``."""
+  float32 elsewhere. ``why`` is empty for a set dtype, except a set bfloat16 where ``auto``
+  is float32, which says so."""
   if dtype != AUTO:
     if dtype == "bfloat16" and resolve(AUTO, backend, cpuinfo=cpuinfo)[0] == "float32":
-      return dtype, f"{AS_SET}; {NO_AMX} than float32, which --dtype=auto picks"
-    return dtype, AS_SET
+      return dtype, f"as set; {NO_AMX} than float32, which --dtype=auto picks"
+    return dtype, ""
   if cpu_dtype(dtype, cpuinfo) == "bfloat16":
     return "bfloat16", "this CPU multiplies bfloat16 in its AMX units"
   platform = backend()
