@@ -3,7 +3,8 @@ products are fast (a CPU with AMX, a GPU, a TPU), float32 elsewhere.
 
 On the CamVid CPU protocol bfloat16 scores as float32 does within the seed spread, category
 by category (docs/results.md), and its step is faster where the hardware multiplies
-bfloat16 natively; without AMX an XLA:CPU bfloat16 step is slower than float32.
+bfloat16 natively; without AMX a bfloat16 step computes float32 products of the rounded
+operands (:mod:`kernels.mixed_precision`), no faster than float32.
 ``--dtype=float32`` keeps the paper's precision exactly.
 """
 
@@ -13,7 +14,7 @@ from typing import Callable
 
 AUTO = "auto"
 ACCELERATORS = ("gpu", "tpu")
-NO_AMX = "this CPU has no AMX units, where bfloat16 steps are slower"
+NO_AMX = "this CPU has no AMX units to multiply bfloat16 faster than float32"
 
 
 def cpu_has(flag: str, cpuinfo: str = "/proc/cpuinfo") -> bool:
@@ -41,8 +42,9 @@ def resolve(dtype: str, backend: Callable[[], str], *,
   float32 elsewhere. ``why`` is empty for a set dtype, except a set bfloat16 where ``auto``
   is float32, which says so."""
   if dtype != AUTO:
-    if dtype == "bfloat16" and resolve(AUTO, backend, cpuinfo=cpuinfo)[0] == "float32":
-      return dtype, f"as set; {NO_AMX} than float32, which --dtype=auto picks"
+    if dtype == "bfloat16" and not multiplies_bfloat16(backend, cpuinfo=cpuinfo):
+      return dtype, (f"as set; {NO_AMX}: its products run in float32 on the rounded operands, "
+                     "at float32's speed; --dtype=auto picks float32")
     return dtype, ""
   if cpu_dtype(dtype, cpuinfo) == "bfloat16":
     return "bfloat16", "this CPU multiplies bfloat16 in its AMX units"
@@ -50,3 +52,9 @@ def resolve(dtype: str, backend: Callable[[], str], *,
   if platform in ACCELERATORS:
     return "bfloat16", f"the {platform.upper()} multiplies bfloat16 natively"
   return "float32", NO_AMX
+
+
+def multiplies_bfloat16(backend: Callable[[], str], *, cpuinfo: str = "/proc/cpuinfo") -> bool:
+  """Whether this machine multiplies bfloat16 natively (a CPU with AMX, a GPU, a TPU): where
+  ``auto`` picks bfloat16 (:func:`resolve`)."""
+  return resolve(AUTO, backend, cpuinfo=cpuinfo)[0] == "bfloat16"

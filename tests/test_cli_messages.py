@@ -158,11 +158,12 @@ def test_the_tests_leave_out_an_xla_flag_this_xla_does_not_know():
   assert conftest.known_xla_flags([known, "--xla_no_such_flag=1"]) == [known]
 
 
-def test_a_set_bfloat16_on_a_cpu_without_amx_is_told_it_is_slower_and_float32_is_not(
+def test_a_set_bfloat16_on_a_cpu_without_amx_is_told_it_is_no_faster_and_float32_is_not(
     monkeypatch, capsys):
   from fcn_iou_jax import precision
   monkeypatch.setattr(precision, "cpu_has", lambda flag, cpuinfo=None: False)
   assert cli.chosen_dtype("bfloat16") == "bfloat16"
-  assert capsys.readouterr().out == (f"dtype: bfloat16 (as set; {precision.NO_AMX} than "
-                                     "float32, which --dtype=auto picks)\n")
+  assert capsys.readouterr().out == (
+      f"dtype: bfloat16 (as set; {precision.NO_AMX}: its products run in float32 on the rounded "
+      "operands, at float32's speed; --dtype=auto picks float32)\n")
   assert cli.chosen_dtype("float32") == "float32" and not capsys.readouterr().out

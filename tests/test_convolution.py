@@ -7,7 +7,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from fcn_iou_jax.kernels import convolution
+from fcn_iou_jax.kernels import convolution, mixed_precision
 
 
 def _rounded(a, dtype):
@@ -40,13 +40,18 @@ FORMS = [(3, 1, 1), (5, 1, 2), (11, 4, 0), (11, 4, 3), (3, 2, 1), (6, 1, 0)]  # 
 # space-to-depth blocks), wide ones as patches times a matmul (float32: the large stride-1
 # kernels only; strided ones as XLA convolutions in blocks).
 OUTPUTS = [6, convolution.PATCH_MATMUL_MIN_OUTPUTS]
+# bfloat16 in both of its forms, whatever this machine's: products of bfloat16 operands (with
+# AMX, on GPUs and TPUs) and float32 products of the rounded operands (elsewhere).
+OPERANDS = [(jnp.float32, True), (jnp.bfloat16, True), (jnp.bfloat16, False)]
 
 
-@pytest.mark.parametrize("size,stride,pad,outputs,dtype",
-                         [(*form, outputs, dtype) for form in FORMS for outputs in OUTPUTS
-                          for dtype in (jnp.float32, jnp.bfloat16)])
-def test_tuned_convolution_and_gradients_are_the_sum_over_kernel_offsets(size, stride, pad,
-                                                                        outputs, dtype):
+@pytest.mark.parametrize("size,stride,pad,outputs,dtype,native",
+                         [(*form, outputs, *operands) for form in FORMS for outputs in OUTPUTS
+                          for operands in OPERANDS])
+def test_tuned_convolution_and_gradients_are_the_sum_over_kernel_offsets(
+    size, stride, pad, outputs, dtype, native, monkeypatch):
+  monkeypatch.setattr(mixed_precision, "multiplies_natively",
+                      lambda operand_dtype: native or operand_dtype == jnp.float32)
   rng = np.random.default_rng(size)
   x = rng.standard_normal((2, 17, 14, 5)).astype(np.float32)
   kernel = rng.standard_normal((size, size, 5, outputs)).astype(np.float32)

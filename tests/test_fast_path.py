@@ -96,15 +96,20 @@ def _cosine(value, expected):
   return float(value @ expected / (np.linalg.norm(value) * np.linalg.norm(expected) + 1e-30))
 
 
-@pytest.mark.parametrize("conv_forms", ["tuned", "native"])
-def test_bfloat16_convolutions_keep_the_function_within_their_rounding(conv_forms):
+@pytest.mark.parametrize("conv_forms,native", [("tuned", True), ("tuned", False),
+                                               ("native", True)])
+def test_bfloat16_convolutions_keep_the_function_within_their_rounding(conv_forms, native,
+                                                                        monkeypatch):
   """bfloat16 operands (float32 accumulation): logits within 2%, gradients point the same way,
-  in the tuned forms (patches x mixed-precision matmul) and the native ones.
+  in the tuned forms (patches x mixed-precision matmul, or float32 products of the rounded
+  operands where bfloat16 is not multiplied natively) and the native ones.
 
   Per-element gradient errors grow towards conv1 (a rounded activation can move a max-pool's
   argmax or a ReLU's sign), so gradients are compared by direction and norm. Logits are kept
   O(1): on a saturated sigmoid any perturbation of the logits rescales the gradient.
   """
+  monkeypatch.setattr(mixed_precision, "multiplies_natively",
+                      lambda operand_dtype: native or operand_dtype == jnp.float32)
   model = models.FCN32s(width_mult=0.125, dropout_rate=0.0, dtype=jnp.bfloat16,
                         conv_forms=conv_forms)
   params = models.init_params(model, jax.random.key(0))

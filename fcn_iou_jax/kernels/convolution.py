@@ -59,7 +59,9 @@ def conv2d(x, kernel, *, stride: int = 1, pad: int = 0, groups: int = 1,
       convolutions, strided ones in space-to-depth blocks (in bfloat16 on rounded operands,
       :func:`mixed_precision.rounded_bilinear`). Fastest on XLA:CPU, and on an H100 in
       float32 (in bfloat16 the two are close; ``experiments/bench.py``, README
-      "Performance").
+      "Performance"). Where the backend does not multiply ``operand_dtype`` natively
+      (:func:`mixed_precision.multiplies_natively`: XLA:CPU without AMX), the float32 forms
+      on the rounded operands (:func:`mixed_precision.rounded_bilinear`), at float32's speed.
     * ``native``: one XLA convolution with ``feature_group_count``, operands and result in
       ``operand_dtype`` (cuDNN and TPU convolutions accumulate bfloat16 in float32), the result
       returned as float32: what XLA compiles best where its convolutions are fast (TPUs; not
@@ -73,6 +75,9 @@ def conv2d(x, kernel, *, stride: int = 1, pad: int = 0, groups: int = 1,
         [(pad, pad)] * 2, dimension_numbers=("NHWC", "HWIO", "NHWC"),
         feature_group_count=groups)
     return y.astype(jnp.float32)
+  if not mixed_precision.multiplies_natively(operand_dtype):
+    in_float32 = functools.partial(conv2d, stride=stride, pad=pad, groups=groups)
+    return mixed_precision.rounded_bilinear(in_float32, x, kernel, operand_dtype)
   if groups > 1:
     in_per_group, out_per_group = x.shape[-1] // groups, kernel.shape[-1] // groups
     return jnp.concatenate([
