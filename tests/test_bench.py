@@ -182,6 +182,19 @@ def test_a_pytorch_configuration_failing_in_one_process_is_named_and_the_rest_ti
   assert calls.count(("jax", "bfloat16")) == 1 + 1 + 2  # first step, warm-up, two repeats
 
 
+def test_a_dtype_pytorch_was_not_asked_to_run_is_not_run_not_failed(monkeypatch):
+  from benchmarks import step_runners, train_step
+  pytest.importorskip("torch")
+  monkeypatch.setattr(train_step, "check_same_function", lambda *args, **kwargs: (0.0, 1.0))
+  monkeypatch.setattr(step_runners, "make_step", lambda framework, dtype, **kwargs: lambda: None)
+  results = train_step.bench_train_step([2], ["float32", "bfloat16"], ["float32"], 1, False,
+                                        0.0625, (64, 96), "tuned")
+  float32, bfloat16 = results["rows"]
+  assert float32["torch_equal_precision"] == "float32"
+  assert bfloat16["torch_equal_precision"] == "not run" and not results["failed"]
+  assert bfloat16["torch_fastest"] == "float32"
+
+
 @pytest.mark.parametrize("variable,value,message", [
     ("PARTS", "eager,tabel", "error: PARTS: no part 'tabel' (eager, compiled, tests,"),
     ("AUTOTUNE", "float32:4 bf16:16", "error: AUTOTUNE: 'bf16:16' is not dtype:batch"),
