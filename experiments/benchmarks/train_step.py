@@ -97,7 +97,7 @@ def bench_train_step(batch_sizes, dtypes, torch_dtypes, repeats, with_memory, wi
       if torch is not None:
         # Equal precision first: PyTorch's fastest configuration in the same dtype (eager,
         # compiled, or without AMX where AMX crashes); then its fastest of all that run.
-        # No configuration of the dtype running is "failed" where one was asked for.
+        # A dtype none of whose configurations ran: "failed" if one was asked for, else "not run".
         same = {name: value for name, value in working.items() if _dtype(name) == dtype}
         equal = min(same, key=same.get) if same else None
         asked = any(_dtype(name) == dtype for name in seconds if name.startswith("torch_"))
