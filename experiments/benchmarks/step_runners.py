@@ -6,7 +6,9 @@ import os
 import jax
 import numpy as np
 
+import protocols
 from benchmarks import common
+from fcn_iou_jax import cli
 
 
 class JaxStep:
@@ -91,6 +93,14 @@ def make_step(framework, batch_size, dtype, width_mult, size, conv_forms):
   if framework == "jax":
     return JaxStep(batch, dtype, width_mult, conv_forms)
   return TorchStep(batch, dtype, width_mult)
+
+
+def timed_size(width_mult: float) -> tuple[int, int]:
+  """Where the A/B scripts of results/bench time a step of ``width_mult``: CamVid's 360x480 at
+  width 1, the CPU protocol's crops (experiments/configs/cpu.py) at any other width."""
+  if width_mult == 1.0:
+    return common.HEIGHT, common.WIDTH
+  return cli.parse_size("crop_size")(protocols.load_preset("cpu").settings["crop_size"])
 
 
 def compare_jax_step_forms(forms: dict, batch_size, dtype, width_mult, size, rounds):

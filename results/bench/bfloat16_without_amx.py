@@ -37,7 +37,7 @@ def use_products(function):
 
 
 def main(batch, rounds, width):
-  size = (360, 480) if width == 1.0 else (180, 240)
+  size = step_runners.timed_size(width)
   forms = {"bfloat16_products": ("bfloat16", functools.partial(use_products, lambda dtype: True)),
            "float32_products": ("bfloat16", functools.partial(use_products, DEFAULT)),
            "float32": ("float32", functools.partial(use_products, DEFAULT))}

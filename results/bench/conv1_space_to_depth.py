@@ -69,7 +69,7 @@ def use_forms(forms):
 
 def main(batch, rounds, width):
   """Each form's seconds per step, timed round-robin, and the rounds space-to-depth won."""
-  size = (360, 480) if width == 1.0 else (180, 240)
+  size = step_runners.timed_size(width)
   forms = {"replaced": REPLACED, "space_to_depth": SPACE_TO_DEPTH}
   step_runners.compare_jax_step_forms(
       {name: functools.partial(use_forms, functions) for name, functions in forms.items()},

@@ -41,7 +41,7 @@ def use_form(function):
 
 def main(batch, rounds, width):
   """Each form's seconds per step, timed round-robin, and the rounds the cut form won."""
-  size = (360, 480) if width == 1.0 else (180, 240)
+  size = step_runners.timed_size(width)
   forms = {"whole_map": functools.partial(use_form, whole_map),
            "cut_runs": functools.partial(use_form, CUT)}
   step_runners.compare_jax_step_forms(forms, batch, DTYPE, width, size, rounds)
