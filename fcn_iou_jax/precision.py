@@ -14,7 +14,7 @@ from typing import Callable
 
 AUTO = "auto"
 ACCELERATORS = ("gpu", "tpu")
-NO_AMX = "this CPU has no AMX units to multiply bfloat16 faster than float32"
+NO_AMX = "this CPU has no AMX units"
 
 
 def cpu_has(flag: str, cpuinfo: str = "/proc/cpuinfo") -> bool:
@@ -43,15 +43,15 @@ def resolve(dtype: str, backend: Callable[[], str], *,
   is float32, which says so."""
   if dtype != AUTO:
     if dtype == "bfloat16" and not multiplies_bfloat16(backend, cpuinfo=cpuinfo):
-      return dtype, (f"as set; {NO_AMX}: its products run in float32 on the rounded operands, "
-                     "at float32's speed; --dtype=auto picks float32")
+      return dtype, (f"as set; {NO_AMX}: float32 products of the rounded operands, at "
+                     "float32's speed; --dtype=auto picks float32")
     return dtype, ""
   if cpu_dtype(dtype, cpuinfo) == "bfloat16":
     return "bfloat16", "this CPU multiplies bfloat16 in its AMX units"
   platform = backend()
   if platform in ACCELERATORS:
     return "bfloat16", f"the {platform.upper()} multiplies bfloat16 natively"
-  return "float32", NO_AMX
+  return "float32", f"{NO_AMX} to multiply bfloat16 faster"
 
 
 def multiplies_bfloat16(backend: Callable[[], str], *, cpuinfo: str = "/proc/cpuinfo") -> bool:
