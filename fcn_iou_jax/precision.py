@@ -43,7 +43,7 @@ def resolve(dtype: str, backend: Callable[[], str], *,
   is float32, which says so."""
   if dtype != AUTO:
     if dtype == "bfloat16" and not multiplies_bfloat16(backend, cpuinfo=cpuinfo):
-      return dtype, (f"as set; {NO_AMX}: float32 products of the rounded operands, at "
+      return dtype, (f"as set; {NO_AMX}: float32 products of the rounded operands, at about "
                      "float32's speed; --dtype=auto picks float32")
     return dtype, ""
   if cpu_dtype(dtype, cpuinfo) == "bfloat16":

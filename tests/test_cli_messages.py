@@ -165,5 +165,5 @@ def test_a_set_bfloat16_on_a_cpu_without_amx_is_told_it_is_no_faster_and_float32
   assert cli.chosen_dtype("bfloat16") == "bfloat16"
   assert capsys.readouterr().out == (
       f"dtype: bfloat16 (as set; {precision.NO_AMX}: float32 products of the rounded operands, "
-      "at float32's speed; --dtype=auto picks float32)\n")
+      "at about float32's speed; --dtype=auto picks float32)\n")
   assert cli.chosen_dtype("float32") == "float32" and not capsys.readouterr().out

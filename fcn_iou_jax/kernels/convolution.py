@@ -61,7 +61,7 @@ def conv2d(x, kernel, *, stride: int = 1, pad: int = 0, groups: int = 1,
       float32 (in bfloat16 the two are close; ``experiments/bench.py``, README
       "Performance"). Where the backend does not multiply ``operand_dtype`` natively
       (:func:`mixed_precision.multiplies_natively`: XLA:CPU without AMX), the float32 forms
-      on the rounded operands (:func:`mixed_precision.rounded_bilinear`), at float32's speed.
+      on the rounded operands (:func:`mixed_precision.rounded_bilinear`), at about float32's speed.
     * ``native``: one XLA convolution with ``feature_group_count``, operands and result in
       ``operand_dtype`` (cuDNN and TPU convolutions accumulate bfloat16 in float32), the result
       returned as float32: what XLA compiles best where its convolutions are fast (TPUs; not
