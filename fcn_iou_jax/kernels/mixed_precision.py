@@ -48,7 +48,7 @@ def multiplies_natively(operand_dtype) -> bool:
   everywhere, bfloat16 where ``--dtype=auto`` picks it (:func:`precision.multiplies_bfloat16`).
   Elsewhere (XLA:CPU without AMX) the float32 product of the rounded operands computes the
   same function (:func:`rounded_bilinear`) faster: the bfloat16 train step 1.5x faster at
-  360x480, 1.2x at the CPU protocol's size, as fast as float32 (AMD Zen 3,
+  360x480, 1.2x at the CPU protocol's size, about as fast as float32 (AMD Zen 3,
   results/bench/bfloat16_without_amx.py)."""
   return operand_dtype == jnp.float32 or precision.multiplies_bfloat16(jax.default_backend)
 
