@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import protocols
 from fcn_iou_jax import cli, config as config_lib, losses, precision, steps
+from fcn_iou_jax.data import categories
 from fcn_iou_jax.kernels import convolution
 from fcn_iou_jax.errors import UserError
 
@@ -88,27 +89,28 @@ def parse_run_flags(argv, description) -> RunFlags:
   args = parser.parse_args(argv)
   if not args.category:
     raise UserError("--category is required, e.g. --category=person")
+  values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_lib.Config)}
+  config = config_lib.Config(**values)  # every setting checked before the set-up prints a line
+  categories.BY_DATASET[config.dataset].target(config.category, dataset=config.dataset)
+  if config.init in PLACEHOLDER_INITS:
+    raise UserError(f"--config={args.config}: its init={config.init} stands for weights "
+                    "this run needs: pass --init=PATH (ImageNet AlexNet: an .npz of "
+                    "experiments/convert_weights.py; shared: a multi-class run's folder)")
+  workdir = args.workdir or os.path.join("runs", f"{config.dataset}-{config.category}-"
+                                                 f"{config.loss}")
+  cli.check_output_folder(workdir, f"--workdir={workdir}", make=False)
   # The process set-up the run's settings decide, before JAX starts: XLA:CPU's flags for the
   # dtype the CPU would run (auto: bfloat16 with AMX), then multi-host, then auto's choice.
-  cli.use_xla_cpu_flags(precision.cpu_dtype(args.dtype))
+  cli.use_xla_cpu_flags(precision.cpu_dtype(config.dtype))
   import jax
   if args.coordinator_address or args.num_processes:
     jax.distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
   cli.hide_accelerators_from_tensorflow()
-  values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_lib.Config)}
-  values["dtype"] = cli.chosen_dtype(args.dtype)
+  config = dataclasses.replace(config, dtype=cli.chosen_dtype(config.dtype))
   given = {arg.split("=", 1)[0] for arg in argv}
-  if values["init"] in PLACEHOLDER_INITS:
-    raise UserError(f"--config={args.config}: its init={values['init']} stands for weights "
-                    "this run needs: pass --init=PATH (ImageNet AlexNet: an .npz of "
-                    "experiments/convert_weights.py; shared: a multi-class run's folder)")
-  config = config_lib.Config(**values)
   if (config.init == "scratch" and config.optimizer == "sgd"
       and not given & {"--optimizer", "--learning_rate"}):
     print(f"note: the paper's SGD at learning rate {config.learning_rate:g} (the default) "
           "assumes ImageNet weights (--init); from scratch it seldom learns in a short run: "
           f"pass {cli.SCRATCH_RECIPE}", flush=True)
-  workdir = args.workdir or os.path.join("runs", f"{config.dataset}-{config.category}-"
-                                                 f"{config.loss}")
-  cli.check_output_folder(workdir, f"--workdir={workdir}", make=False)
   return RunFlags(config, workdir, args.force_eval)

@@ -79,15 +79,15 @@ def test_a_preset_replaces_the_defaults_and_flags_override_it(capsys):
   sweep = os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments", "configs",
                        "sweep.py")
   config, _, _ = flags.parse_run_flags([f"--config={sweep}",
-                                     "--category=disk", "--batch_size=2"], "")
+                                     "--category=person", "--batch_size=2"], "")
   assert (config.width_mult, config.optimizer, config.learning_rate, config.init) == (
       0.125, "adam", 3e-4, "scratch")
   assert config.batch_size == 2  # the flag, not the preset's 8
   assert "note:" not in capsys.readouterr().out  # the preset chose Adam
-  config, _, _ = flags.parse_run_flags(["--config=cpu", "--category=disk", "--init=w.npz"], "")
+  config, _, _ = flags.parse_run_flags(["--config=cpu", "--category=person", "--init=w.npz"], "")
   assert config.crop_size == (180, 240) and config.init == "w.npz"  # parsed like the flag
   with pytest.raises(UserError, match=r"--config=cpu: its init=shared stands for weights"):
-    flags.parse_run_flags(["--config=cpu", "--category=disk"], "")
+    flags.parse_run_flags(["--config=cpu", "--category=person"], "")
   default, _, force_eval = flags.parse_run_flags(["--category=person", "--loss=iou"], "")
   assert not force_eval
   assert (default.optimizer, default.learning_rate, default.momentum) == ("sgd", 1e-4, 0.99)
@@ -105,12 +105,14 @@ def test_a_preset_replaces_the_defaults_and_flags_override_it(capsys):
     ("--eval_every=0", "--eval_every=0 must be positive"),
     ("--image_size=big", "--image_size='big'"),
     ("--conv_forms=fast", "argument --conv_forms: invalid choice: 'fast'"),
+    ("--category=kite", "--category='kite' is not a synthetic category; valid: disk, bar"),
 ])
 def test_a_setting_out_of_its_range_is_one_line_naming_its_flag(tmp_path, capsys, flag, message):
   argv = ["--dataset=synthetic", "--category=disk", flag, f"--workdir={tmp_path / 'w'}"]
   assert cli.run(run.main, argv) == 2
-  error = capsys.readouterr().err
-  assert error.startswith("error: ") and message in error and error.count("\n") == 1
+  printed = capsys.readouterr()
+  assert printed.err.startswith("error: ") and message in printed.err
+  assert printed.err.count("\n") == 1 and printed.out == ""  # the error alone, nothing before
   assert not (tmp_path / "w").exists()
 
 
