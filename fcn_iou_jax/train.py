@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import sys
 import time
 
 import jax
@@ -199,9 +200,11 @@ def _train(config, task, parallel, state, progress, source, store, log, evaluate
   throughput = _Throughput()
   pending_loss = None  # the previous step's loss, read one step late to keep dispatch async
   last_save = time.monotonic()
+  # A bar on a terminal; output to a file or pipe gets plain lines every log_every steps.
   # The bar is closed (its line ended) however the loop ends, so an error starts a new line.
+  shown = jax.process_index() == 0
   with tqdm(total=config.train_steps, initial=start_step, unit="step", dynamic_ncols=True,
-            disable=jax.process_index() != 0, mininterval=2.0) as bar, \
+            disable=not (shown and sys.stderr.isatty()), mininterval=2.0) as bar, \
        interrupts.StopRequest() as stop:
     bar.set_description_str("compiling")
     for step in range(start_step + 1, config.train_steps + 1):
@@ -218,16 +221,20 @@ def _train(config, task, parallel, state, progress, source, store, log, evaluate
         loss = float(pending_loss[1])
         bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{throughput.rate:.2f}")
         log.write(step, "train", {"loss": loss, "images_per_sec": throughput.rate})
+        if shown and bar.disable:
+          print(progress_line(step, config.train_steps, loss, throughput.rate,
+                              config.batch_size), flush=True)
       evaluated = step % config.eval_every == 0 or step == config.train_steps
       if evaluated:  # evaluates and saves
         _check_finite(*pending_loss)
         with _paused(bar, "evaluating"):
           progress = _evaluate_and_save(step, state, task, parallel, progress, store, log,
                                         evaluate, throughput)
-        name = "mIoU" if task.multiclass else "IoU"
-        bar.write(f"step {step}: selection {name} "
-                  f"{progress.evaluations[-1][task.score]:.4f} "
-                  f"(best {progress.best_score:.4f} at step {progress.best_step})")
+        if shown:
+          name = "mIoU" if task.multiclass else "IoU"
+          bar.write(f"step {step}: selection {name} "
+                    f"{progress.evaluations[-1][task.score]:.4f} "
+                    f"(best {progress.best_score:.4f} at step {progress.best_step})")
         last_save = time.monotonic()
       signal_number, save_due = interrupts.agree(
           stop.signal_number, _save_due(config.checkpoint_minutes, last_save))
@@ -241,6 +248,15 @@ def _train(config, task, parallel, state, progress, source, store, log, evaluate
             f"stopped by signal {signal_number} after step {step}, whose checkpoint is "
             "saved; rerun the same command to resume from it", signal_number)
   return state, progress, throughput
+
+
+def progress_line(step: int, total: int, loss: float, images_per_sec: float,
+                  batch_size: int) -> str:
+  """The training progress as one log line; time left = steps left x batch / images per s
+  (training steps only, evaluations not counted)."""
+  left = ("" if not images_per_sec else
+          f", {tqdm.format_interval((total - step) * batch_size / images_per_sec)} left")
+  return f"step {step}/{total}: loss {loss:.4f}, {images_per_sec:.2f} img/s{left}"
 
 
 def _advance(bar: tqdm, step: int, first: bool):
@@ -305,8 +321,9 @@ def _evaluate_and_save(step, state, task, parallel, progress, store, log, evalua
       and progress.collapse_step is None):
     progress = dataclasses.replace(progress, collapse_step=step)
     log.write(step, "collapse", {"previous_best_iou": progress.best_score})
-    tqdm.write(f"warning: collapse at step {step}: no pixel is predicted as the category any "
-               f"more (best selection IoU so far {progress.best_score:.4f})")
+    if jax.process_index() == 0:
+      tqdm.write(f"warning: collapse at step {step}: no pixel is predicted as the category "
+                 f"any more (best selection IoU so far {progress.best_score:.4f})")
   host_state = parallel.get_state(state)
   if result[task.score] > progress.best_score or store.latest_step("best") is None:
     progress = dataclasses.replace(progress, best_score=result[task.score], best_step=step)

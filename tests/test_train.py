@@ -243,6 +243,26 @@ def test_the_progress_bar_leaves_evaluations_out_of_the_rate_and_nothing_else():
   assert 10 < rate < 22  # 20 steps/s, not thousands
 
 
+def test_output_that_is_not_a_terminal_gets_a_plain_line_every_log_every_steps(tmp_path,
+                                                                               capsys):
+  config = Config(**dict(QUICK, train_steps=4, eval_every=4, log_every=2))
+  train.train_and_evaluate(config, str(tmp_path / "run"))  # capsys: stderr is no terminal
+  printed = capsys.readouterr()
+  lines = [line for line in printed.out.splitlines() if re.match(r"step \d+/4:", line)]
+  assert [line.split(":")[0] for line in lines] == ["step 2/4", "step 4/4"]
+  assert lines[-1].endswith(", 00:00 left") and "\r" not in printed.out + printed.err
+  logged = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")]
+  losses = [record["loss"] for record in logged if record.get("kind") == "train"]
+  assert [line.split(", ")[0] for line in lines] == [f"step {step}/4: loss {loss:.4f}"
+                                                     for step, loss in zip((2, 4), losses)]
+
+
+def test_the_progress_line_counts_the_training_time_left_from_the_image_rate():
+  line = train.progress_line(100, 600, 0.25, 40.0, batch_size=8)  # 500 steps x 8 / 40 = 100 s
+  assert line == "step 100/600: loss 0.2500, 40.00 img/s, 01:40 left"
+  assert train.progress_line(1, 600, 0.25, 0.0, batch_size=8).endswith("0.00 img/s")
+
+
 def test_warmup_raises_the_step_size_linearly_then_holds_it():
   params = {"conv": {"bias": jnp.zeros(3)}}  # a bias: no weight decay
   gradient = {"conv": {"bias": jnp.array([1.0, -2.0, 0.5])}}
