@@ -66,7 +66,8 @@ def load_runs(runs_dir):
 
 
 def _key(run):
-  return run["category"], run["config"].get("synthetic_ratio") if run["dataset"] == "synthetic" else None
+  ratio = run["config"].get("synthetic_ratio") if run["dataset"] == "synthetic" else None
+  return run["category"], ratio
 
 
 def mean_std(values):
@@ -336,8 +337,8 @@ def write_report(runs_dir, out_dir, *, title=None, data_dir=None, bound=None):
     title = (f"{record['grid']} ({record['protocol']} protocol)" if record
              else os.path.basename(runs_dir.rstrip("/")))
   lines = [f"# IoU loss vs softmax loss: {title}", "",
-           f"{len(runs)} finished runs under `{runs_dir}`. IoU in %, mean ± sample std over seeds; "
-           "dataset-level IoU (Eq. 1), per-image IoU on the line below it.", ""]
+           f"{len(runs)} finished runs under `{runs_dir}`. IoU in %, mean ± sample std over "
+           "seeds; dataset-level IoU (Eq. 1), per-image IoU on the line below it.", ""]
   lines += settings_lines(record, runs_dir)
   lines += [_table(dataset, summary, bound), ""]
   for row in summary:

@@ -73,7 +73,8 @@ def test_logits_and_gradients_match_the_plain_reference(backbone, conv_forms, wi
   labels = (jax.random.uniform(jax.random.key(3), (2, 45, 61)) < 0.3).astype(jnp.float32)
   fast = jax.jit(model.apply)({"params": params}, images)
   reference = jax.jit(reference_logits, static_argnums=2)(params, images, backbone)
-  np.testing.assert_allclose(fast, reference, rtol=1e-4, atol=1e-4 * float(jnp.abs(reference).max()))
+  np.testing.assert_allclose(fast, reference, rtol=1e-4,
+                             atol=1e-4 * float(jnp.abs(reference).max()))
 
   fast_grads = jax.jit(jax.grad(lambda p: losses.soft_iou_loss_from_logits(
       model.apply({"params": p}, images), labels)))(params)
