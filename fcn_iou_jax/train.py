@@ -128,7 +128,8 @@ def _train_and_evaluate_in(config: Config, workdir: str, *, task: Task, init_wei
   progress = checkpoints.Progress()
   if store.latest_step() is not None or store.latest_step("best") is not None:
     host_state, progress = store.restore_to_resume(jax.device_get(host_state))
-    print(f"Resuming {workdir} from step {int(host_state.step)}", flush=True)
+    if jax.process_index() == 0:
+      print(f"Resuming {workdir} from step {int(host_state.step)}", flush=True)
   start_step = int(host_state.step)
   saved_results = run_log.read_json(os.path.join(workdir, "results.json"))
   if (start_step >= config.train_steps and saved_results and not force_eval

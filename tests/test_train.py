@@ -109,6 +109,37 @@ def test_two_processes_equal_one_process_with_two_devices(tmp_path):
     assert _max_difference(parallel_case.run_parallel(mode), multi_process) < 1e-6, mode
 
 
+def _run_on_two_processes(workdir, steps):
+  """run.py as two hosts of one CPU device each (jax.distributed over localhost); each
+  host's output."""
+  port = _free_port()
+  env = dict(os.environ, FCN_IOU_OFFLINE="1", JAX_NUM_CPU_DEVICES="1")
+  flags = [*_quick_flags(workdir, steps), "--eval_every=4", "--log_every=2",
+           f"--coordinator_address=localhost:{port}", "--num_processes=2"]
+  hosts = [subprocess.Popen([sys.executable, os.path.join(REPO, "experiments", "run.py"),
+                             *flags, f"--process_id={index}"], cwd=REPO, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+           for index in range(2)]
+  outputs = [host.communicate(timeout=240)[0] for host in hosts]
+  for host, output in zip(hosts, outputs):
+    assert host.returncode == 0, output[-2000:]
+  return outputs
+
+
+@pytest.mark.slow
+def test_a_run_on_two_hosts_resumes_into_the_same_run_and_host_0_alone_reports(tmp_path):
+  _run_on_two_processes(tmp_path / "resumed", 4)
+  host_0, host_1 = _run_on_two_processes(tmp_path / "resumed", 8)
+  _run_on_two_processes(tmp_path / "fresh", 8)
+  assert "Resuming" in host_0 and re.search(r"^step 8/8: loss", host_0, re.M)
+  assert re.search(r"^step 8: selection IoU", host_0, re.M)
+  assert not re.search(r"^(Resuming|step |dtype:)", host_1, re.M), host_1
+  resumed, fresh = (json.loads((tmp_path / name / "results.json").read_text())
+                    for name in ("resumed", "fresh"))
+  for split in ("selection", "val", "test"):
+    assert resumed[split] == fresh[split], split
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("trained")
