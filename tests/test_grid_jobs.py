@@ -2,6 +2,7 @@
 signals as the runs of one process."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -78,9 +79,11 @@ def test_a_run_that_fails_in_a_worker_is_named_in_one_line(tmp_path):
 
 
 def _in_training(workdir) -> bool:
-  """Whether the run in ``workdir`` shows its progress bar (its training loop has begun)."""
+  """Whether the run in ``workdir`` has logged a training step (a plain progress line: its
+  console.log is no terminal)."""
   log = workdir / grid_jobs.CONSOLE_LOG
-  return log.exists() and "step/s" in log.read_text(errors="replace")
+  return log.exists() and re.search(r"^step \d+/\d+: loss", log.read_text(errors="replace"),
+                                    re.M) is not None
 
 
 @pytest.mark.slow
@@ -94,9 +97,11 @@ def test_a_signal_stops_every_worker_s_run_at_a_saved_step(tmp_path):
   deadline = time.time() + 240
   while time.time() < deadline and not all(_in_training(folder / name) for name in running):
     time.sleep(0.5)
+  in_training = [_in_training(folder / name) for name in running]
   grid.send_signal(signal.SIGINT)
   out, err = grid.communicate(timeout=240)
   assert grid.returncode == 130, err[-2000:]
+  assert all(in_training), "no training step logged within 240 s"
   assert err.strip().splitlines() == [
       "error: stopped by signal 2: each run in training saved its latest step; rerun the grid "
       "to resume"]
