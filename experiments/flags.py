@@ -10,7 +10,6 @@ from typing import NamedTuple
 
 import protocols
 from fcn_iou_jax import cli, config as config_lib, losses, precision, steps
-from fcn_iou_jax.data import categories
 from fcn_iou_jax.kernels import convolution
 from fcn_iou_jax.errors import UserError
 
@@ -91,7 +90,6 @@ def parse_run_flags(argv, description) -> RunFlags:
     raise UserError("--category is required, e.g. --category=person")
   values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_lib.Config)}
   config = config_lib.Config(**values)  # every setting checked before the set-up prints a line
-  categories.BY_DATASET[config.dataset].target(config.category, dataset=config.dataset)
   if config.init in PLACEHOLDER_INITS:
     raise UserError(f"--config={args.config}: its init={config.init} stands for weights "
                     "this run needs: pass --init=PATH (ImageNet AlexNet: an .npz of "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from fcn_iou_jax.data import categories
 from fcn_iou_jax.errors import UserError
 
 # Names of data.sources.DATASETS, here so that command lines can check --dataset before they
@@ -135,6 +136,9 @@ class Config:
       valid, value = field.metadata["valid"], getattr(self, field.name)
       if valid and not valid[0](value):
         raise UserError(f"`{field.name}`={value} must be {valid[1]}")
+    labels = categories.BY_DATASET.get(self.dataset)
+    if self.category and labels:  # no category: the default, for a command line to set
+      labels.target(self.category, dataset=self.dataset)
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)
