@@ -25,10 +25,10 @@ def main(argv):
   parser.add_argument("--prepared_dir", default=None, help="TFDS records (default: the run's)")
   parser.add_argument("--batch_size", type=int, default=None, help="default: the run's")
   args = parser.parse_args(argv)
-  # After parsing: these import TensorFlow, whose start-up lines would precede a flag error.
+  config = run_log.read_config(args.workdir)
+  # After the checks: these import TensorFlow, whose start-up lines would precede an error.
   from fcn_iou_jax import build, evaluation
   cli.hide_accelerators_from_tensorflow()
-  config = build.load_config(args.workdir)
   config = dataclasses.replace(config, data_dir=args.data_dir or config.data_dir,
                                prepared_dir=args.prepared_dir or config.prepared_dir)
   task = build.build_task(config)

@@ -156,7 +156,7 @@ def _examples_figure(runs, summary, data_dir, path, count=3):
   losses = [loss for loss in summary["losses"] if loss in chosen]
   predictions = {}
   for loss in losses:
-    config = build.load_config(chosen[loss]["workdir"])
+    config = run_log.read_config(chosen[loss]["workdir"])
     model, params = build.load_best_params(chosen[loss]["workdir"], config)
     predictions[loss] = [inference.predict_probabilities(
         model, params, e["image"], config.backbone, build.eval_input_scale(config),

@@ -17,7 +17,7 @@ import sys
 import numpy as np
 from PIL import Image, ImageDraw
 
-from fcn_iou_jax import cli
+from fcn_iou_jax import cli, run_log
 from fcn_iou_jax.errors import UserError
 
 OVERLAY_COLOUR = np.array([255, 40, 40], np.float32)
@@ -98,11 +98,11 @@ def main(argv):
                       help="images whose longer side is larger are segmented at this size")
   parser.add_argument("images", nargs="+", help="image files, up to 250 megapixels")
   args = parser.parse_args(argv)
-  # After parsing: these import TensorFlow, whose start-up lines would precede a flag error.
+  images = {path: _read_reduced(path, args.max_side) for path in args.images}  # fail first
+  config = run_log.read_config(args.workdir)
+  # After the checks: these import TensorFlow, whose start-up lines would precede an error.
   from fcn_iou_jax import build, inference
   cli.hide_accelerators_from_tensorflow()
-  images = {path: _read_reduced(path, args.max_side) for path in args.images}  # fail first
-  config = build.load_config(args.workdir)
   task = build.build_task(config)
   labels = build.build_source(config).spec.labels if task.multiclass else None
   model, params = build.load_best_params(args.workdir, config)

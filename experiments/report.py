@@ -296,7 +296,7 @@ def _examples_figure(runs, data_dir, path):
     panels = [example["image"], truth]
     for loss in ("iou", "softmax"):
       run = chosen[(category, loss)]
-      config = build.load_config(run["workdir"])
+      config = run_log.read_config(run["workdir"])
       model, params = build.load_best_params(run["workdir"], config)
       panels.append(inference.predict_probabilities(
           model, params, example["image"], config.backbone,

@@ -1,5 +1,5 @@
 """Everything a run is built from: its task, model, loss, optimiser, data source and initial
-weights, each from the run's config; and a finished run's config and best parameters."""
+weights, each from the run's config; and a finished run's best parameters."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def read_init_weights(config: Config):
   if config.init == "scratch":
     return config, None
   if os.path.isdir(config.init):
-    run_config = load_config(config.init)
+    run_config = run_log.read_config(config.init)
     state = pretrained.export_alexnet_state(load_best_params(config.init, run_config)[1])
   else:
     state = pretrained.read_state_dict(config.init)
@@ -147,18 +147,6 @@ def build_source(config: Config) -> sources.Source:
                             background_to_object=config.synthetic_ratio,
                             bar_background_to_object=config.synthetic_bar_ratio,
                             seed=config.seed))
-
-
-def load_config(workdir: str) -> Config:
-  """The config a run in ``workdir`` was started with."""
-  saved = run_log.read_json(os.path.join(workdir, "config.json"))
-  if saved is None:
-    raise UserError(f"`workdir`={workdir} holds no run (config.json is missing)")
-  for key in ("image_size", "crop_size", "input_mean"):
-    if saved.get(key) is not None:
-      saved[key] = tuple(saved[key])
-  known = {f.name for f in dataclasses.fields(Config)}
-  return Config(**{k: v for k, v in saved.items() if k in known})
 
 
 def load_best_params(workdir: str, config: Config):

@@ -1,16 +1,19 @@
-"""What a run writes beside its checkpoints: config.json, metrics.jsonl, TensorBoard, results.
+"""What a run writes beside its checkpoints: config.json, metrics.jsonl, TensorBoard, results;
+and its config read back (without TensorFlow, so that a wrong workdir is told at once).
 
 JSON files are written atomically (temporary file, then rename). Only process 0 writes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
 import jax
 import tensorboardX
 
+from fcn_iou_jax.config import Config
 from fcn_iou_jax.errors import UserError
 
 
@@ -34,6 +37,18 @@ def read_json(path: str) -> dict | None:
     except json.JSONDecodeError as error:
       raise UserError(f"{path} is damaged ({error.msg} at line {error.lineno}); restore it or "
                       "start the run in a new `workdir`") from error
+
+
+def read_config(workdir: str) -> Config:
+  """The config a run in ``workdir`` was started with."""
+  saved = read_json(os.path.join(workdir, "config.json"))
+  if saved is None:
+    raise UserError(f"`workdir`={workdir} holds no run (config.json is missing)")
+  for key in ("image_size", "crop_size", "input_mean"):
+    if saved.get(key) is not None:
+      saved[key] = tuple(saved[key])
+  known = {f.name for f in dataclasses.fields(Config)}
+  return Config(**{k: v for k, v in saved.items() if k in known})
 
 
 class MetricsLog:

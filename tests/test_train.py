@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 import parallel_case
 from scripts import run_script
-from fcn_iou_jax import build, interrupts, models, steps, train
+from fcn_iou_jax import build, interrupts, models, run_log, steps, train
 from fcn_iou_jax.config import Config, incompatible_keys
 from fcn_iou_jax.data import sources, statistics, synthetic
 from fcn_iou_jax.errors import DivergedError, UserError
@@ -382,6 +382,24 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, flags, message):
   assert result.stderr.strip().splitlines()[-1].startswith("error: ")
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("script, flags", [("evaluate.py", []),
+                                           ("predict.py", ["--out=masks", "image.png"])])
+def test_a_workdir_without_a_run_is_told_before_tensorflow_starts(tmp_path, script, flags):
+  Image.new("RGB", (8, 6)).save(tmp_path / "image.png")
+  probe = ("import runpy, sys\n"
+           "sys.argv = sys.argv[1:]\n"
+           "try:\n"
+           "  runpy.run_path(sys.argv[0], run_name='__main__')\n"
+           "except SystemExit as end:\n"
+           "  print('exit', end.code, 'tensorflow' in sys.modules)\n")
+  result = subprocess.run([sys.executable, "-c", probe, os.path.join(REPO, "experiments", script),
+                           f"--workdir={tmp_path}", *flags], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path, check=False)
+  assert result.stderr == f"error: --workdir={tmp_path} holds no run (config.json is missing)\n"
+  assert result.stdout.splitlines()[-1] == "exit 2 False"  # TensorFlow was never imported
+
+
 @pytest.mark.xdist_group("trained_run")  # one worker trains the shared run once
 @pytest.mark.slow
 @pytest.mark.parametrize("script, flag", [
@@ -533,7 +551,7 @@ def test_sigterm_saves_the_step_and_the_rerun_equals_the_uninterrupted_run(tmp_p
     assert resumed[key] == whole[key]
   for (_, stopped_leaf), (_, whole_leaf) in zip(
       *(jax.tree_util.tree_leaves_with_path(build.load_best_params(
-          str(tmp_path / name), build.load_config(str(tmp_path / name)))[1])
+          str(tmp_path / name), run_log.read_config(str(tmp_path / name)))[1])
         for name in ("stopped", "whole"))):
     np.testing.assert_array_equal(stopped_leaf, whole_leaf)
   capsys.readouterr()
