@@ -177,7 +177,7 @@ def _best_selection(progress: checkpoints.Progress, task: Task) -> dict:
 
 
 def _train(config, task, parallel, state, progress, source, store, log, evaluate, start_step):
-  processes = jax.process_count()
+  processes, shown = jax.process_count(), jax.process_index() == 0  # process 0 prints
   image_size = training_size(config)
   dataset, positives, total = pipeline.make_train_dataset(
       source.examples("selection_train", shard_index=jax.process_index(),
@@ -190,7 +190,7 @@ def _train(config, task, parallel, state, progress, source, store, log, evaluate
       crop_size=config.crop_size, scale_jitter=config.scale_jitter,
       colour_jitter=config.colour_jitter, input_mean=config.input_mean,
       class_aware_crops=config.class_aware_crops)
-  if jax.process_index() == 0:
+  if shown:
     crop = f", cropped to {config.crop_size[0]}x{config.crop_size[1]}" if config.crop_size else ""
     images = (f"{total} training images, {len(task.class_names)} classes" if task.multiclass
               else f"{positives} of {total} training images contain the category")
@@ -203,7 +203,6 @@ def _train(config, task, parallel, state, progress, source, store, log, evaluate
   last_save = time.monotonic()
   # A bar on a terminal; output to a file or pipe gets plain lines every log_every steps.
   # The bar is closed (its line ended) however the loop ends, so an error starts a new line.
-  shown = jax.process_index() == 0
   with tqdm(total=config.train_steps, initial=start_step, unit="step", dynamic_ncols=True,
             disable=not (shown and sys.stderr.isatty()), mininterval=2.0) as bar, \
        interrupts.StopRequest() as stop:
